@@ -1,0 +1,47 @@
+# LLM gateway: Envoy ext_proc sidecar. `make run` starts a local stack,
+# `make test` installs what the tests need and runs everything.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin
+GOTESTFLAGS ?= -race -count=1 -timeout 20m
+
+.PHONY: all build run test deps vet fmt-check unit fuzz bench load clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+# Gateway + mock provider + Envoy (or the Envoy stand-in when `envoy` is not on
+# PATH), then a demo curl. Ctrl-C stops everything.
+run: build
+	./scripts/run-local.sh
+
+# Installs missing system packages (redis-server, promtool), then vet, format
+# check and the whole test suite with the race detector.
+test: deps vet fmt-check unit
+
+deps:
+	./scripts/install-deps.sh
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+unit:
+	$(GO) test $(GOTESTFLAGS) ./...
+
+# Short runs of every fuzz target (FUZZTIME each).
+FUZZTIME ?= 10s
+fuzz:
+	./scripts/fuzz-all.sh $(FUZZTIME)
+
+# Go benchmarks on the hot paths (see docs/benchmarks.md for recorded numbers).
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./pkg/...
+
+clean:
+	rm -rf $(BIN)

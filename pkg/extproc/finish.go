@@ -1,0 +1,38 @@
+package extproc
+
+import (
+	"context"
+	"log/slog"
+)
+
+// finish runs once when the stream ends, however it ends: it settles accounting
+// and writes the request's one log line.
+func (r *request) finish(ctx context.Context) {
+	if r.finished {
+		return
+	}
+	r.finished = true
+	status := r.status
+	if r.answered != 0 {
+		status = r.answered
+	}
+	attrs := []slog.Attr{
+		slog.String("method", r.method),
+		slog.String("path", r.path),
+		slog.Int("status", status),
+		slog.Duration("duration", r.srv.opts.Now().Sub(r.start)),
+	}
+	if r.chat != nil {
+		attrs = append(attrs, slog.String("model", r.chat.Model), slog.Bool("stream", r.chat.Stream))
+	}
+	if r.provider != nil {
+		attrs = append(attrs, slog.String("provider", r.provider.Name))
+	}
+	if r.errReason != "" {
+		attrs = append(attrs, slog.String("reason", r.errReason))
+	}
+	if r.canceled {
+		attrs = append(attrs, slog.Bool("client_canceled", true))
+	}
+	r.log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
+}

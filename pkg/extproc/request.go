@@ -1,0 +1,112 @@
+package extproc
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+
+	"github.com/llm-gateway/gateway/pkg/openai"
+	"github.com/llm-gateway/gateway/pkg/policy"
+)
+
+// endpoint is what the request asks the gateway to do.
+type endpoint int
+
+const (
+	endpointUnknown endpoint = iota
+	endpointChat
+	endpointModels
+)
+
+// phase is where the request is in its ext_proc life.
+type phase int
+
+const (
+	phaseRequestHeaders phase = iota
+	phaseRequestBody
+	phaseUpstream
+	phaseResponseBody
+	phaseDone
+)
+
+// request is the per-stream state machine. It is used by one goroutine only.
+type request struct {
+	srv   *Server
+	snap  *policy.Snapshot
+	log   *slog.Logger
+	start time.Time
+	phase phase
+
+	id       string
+	method   string
+	path     string
+	endpoint endpoint
+	consumer *policy.Consumer
+	pinHint  string
+
+	chat     *openai.ChatRequest
+	provider *policy.Provider
+	upModel  string
+
+	status     int
+	answered   int // HTTP status the sidecar answered itself, if any
+	errReason  string
+	respStream bool
+	respError  bool
+	resp       responseState
+	finished   bool
+	canceled   bool
+}
+
+func newRequest(s *Server, snap *policy.Snapshot) *request {
+	return &request{srv: s, snap: snap, log: s.opts.Logger, start: s.opts.Now()}
+}
+
+// handle answers one ProcessingRequest with exactly one matching response.
+func (r *request) handle(ctx context.Context, req *extprocv3.ProcessingRequest) *extprocv3.ProcessingResponse {
+	switch m := req.Request.(type) {
+	case *extprocv3.ProcessingRequest_RequestHeaders:
+		return r.onRequestHeaders(ctx, m.RequestHeaders)
+	case *extprocv3.ProcessingRequest_RequestBody:
+		return r.onRequestBody(ctx, m.RequestBody)
+	case *extprocv3.ProcessingRequest_ResponseHeaders:
+		return r.onResponseHeaders(ctx, m.ResponseHeaders)
+	case *extprocv3.ProcessingRequest_ResponseBody:
+		return r.onResponseBody(ctx, m.ResponseBody)
+	default:
+		// Trailers are configured SKIP; answer anyway so a different Envoy config
+		// cannot stall the stream.
+		return trailersResponse(req)
+	}
+}
+
+// reject answers the client directly with an OpenAI error and remembers why.
+func (r *request) reject(e *openai.Error, reason string, extra [][2]string) *extprocv3.ProcessingResponse {
+	r.answered = e.Status
+	r.errReason = reason
+	r.phase = phaseDone
+	return errorResponse(e, extra)
+}
+
+func (r *request) recvError(err error) {
+	if r.phase != phaseDone {
+		r.canceled = true
+	}
+}
+
+// headerMap flattens Envoy's header list. Envoy sends values in raw_value; value is
+// read only as a fallback for other clients of the protocol.
+func headerMap(h *corev3.HeaderMap) map[string]string {
+	out := make(map[string]string, len(h.GetHeaders()))
+	for _, hv := range h.GetHeaders() {
+		v := string(hv.GetRawValue())
+		if v == "" {
+			v = hv.GetValue()
+		}
+		out[hv.GetKey()] = v
+	}
+	return out
+}
