@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,7 +40,11 @@ type Options struct {
 
 // Gateway is a running sidecar.
 type Gateway struct {
+	opts     Options
 	log      *slog.Logger
+	reloadMu sync.Mutex
+	reloads  struct{ ok, failed atomic.Int64 }
+	cancel   context.CancelFunc
 	snapshot atomic.Pointer[policy.Snapshot]
 	ready    atomic.Bool
 	ext      *extproc.Server
@@ -90,7 +95,7 @@ func Start(ctx context.Context, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{log: log, done: make(chan error, 2), shutdown: cfg.Server.ShutdownTimeout.D()}
+	g := &Gateway{opts: opts, log: log, done: make(chan error, 2), shutdown: cfg.Server.ShutdownTimeout.D()}
 	g.snapshot.Store(snap)
 	g.ext, err = extproc.New(extproc.Options{Snapshot: g.snapshot.Load, Logger: log})
 	if err != nil {
@@ -105,6 +110,11 @@ func Start(ctx context.Context, opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.startAdmin()
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	g.cancel = cancel
+	if err := g.watchReloads(wctx); err != nil {
+		log.Warn("config file watch unavailable; reload with SIGHUP", "error", err.Error())
+	}
 	g.ready.Store(true)
 	log.Info("gateway started", "grpc", g.grpcLn.Addr().String(), "admin", g.adminLn.Addr().String(),
 		"providers", len(cfg.Providers), "models", len(cfg.Models), "consumers", len(cfg.Consumers))
@@ -185,6 +195,7 @@ func (g *Gateway) AdminAddr() string { return g.adminLn.Addr().String() }
 // until ctx expires, then stops everything.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.ready.Store(false)
+	g.cancel()
 	g.health.Shutdown()
 	g.ext.Drain()
 	g.log.Info("gateway draining")
