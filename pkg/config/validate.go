@@ -12,6 +12,8 @@ import (
 var (
 	namePattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$`)
 	headerPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+	// providerPattern excludes "/": a pin "provider/model" splits on the first slash.
+	providerPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$`)
 )
 
 type problems []error
@@ -70,8 +72,8 @@ func (c *Config) validateProviders(p *problems) map[string]bool {
 	for i, pr := range c.Providers {
 		path := fmt.Sprintf("providers[%d]", i)
 		switch {
-		case !namePattern.MatchString(pr.Name):
-			p.addf(path+".name", "must be a non-empty name of letters, digits and ._:/-, got %q", pr.Name)
+		case !providerPattern.MatchString(pr.Name):
+			p.addf(path+".name", "must be a non-empty name of letters, digits and ._:-, got %q", pr.Name)
 		case names[pr.Name]:
 			p.addf(path+".name", "duplicate provider %q", pr.Name)
 		}

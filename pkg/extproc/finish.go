@@ -3,6 +3,8 @@ package extproc
 import (
 	"context"
 	"log/slog"
+
+	"github.com/llm-gateway/gateway/pkg/router"
 )
 
 // finish runs once when the stream ends, however it ends: it settles accounting
@@ -12,6 +14,9 @@ func (r *request) finish(ctx context.Context) {
 		return
 	}
 	r.finished = true
+	if r.sel != nil {
+		r.sel.Done(r.outcome())
+	}
 	status := r.status
 	if r.answered != 0 {
 		status = r.answered
@@ -35,4 +40,13 @@ func (r *request) finish(ctx context.Context) {
 		attrs = append(attrs, slog.Bool("client_canceled", true))
 	}
 	r.log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
+}
+
+// outcome tells the provider's breaker how the request ended. A client that went
+// away before the provider answered says nothing about the provider.
+func (r *request) outcome() router.Outcome {
+	if r.status == 0 {
+		return router.OutcomeCanceled
+	}
+	return router.OutcomeFromStatus(r.status)
 }

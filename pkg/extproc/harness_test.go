@@ -55,7 +55,7 @@ consumers:
 // startServer runs the ext_proc server on a real loopback gRPC listener.
 func startServer(t testing.TB, cfg *config.Config) extprocv3.ExternalProcessorClient {
 	t.Helper()
-	snap, err := policy.Compile(cfg, 1)
+	snap, err := policy.Compile(cfg, policy.CompileOptions{Version: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

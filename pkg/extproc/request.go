@@ -10,6 +10,7 @@ import (
 
 	"github.com/llm-gateway/gateway/pkg/openai"
 	"github.com/llm-gateway/gateway/pkg/policy"
+	"github.com/llm-gateway/gateway/pkg/router"
 )
 
 // endpoint is what the request asks the gateway to do.
@@ -49,6 +50,7 @@ type request struct {
 
 	chat     *openai.ChatRequest
 	provider *policy.Provider
+	sel      *router.Selection
 	upModel  string
 
 	status     int

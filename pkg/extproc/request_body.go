@@ -2,12 +2,15 @@ package extproc
 
 import (
 	"context"
+	"errors"
+	"math"
 	"strconv"
 	"strings"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
 	"github.com/llm-gateway/gateway/pkg/openai"
+	"github.com/llm-gateway/gateway/pkg/router"
 )
 
 // onRequestBody validates the chat request, picks the provider and rewrites the
@@ -32,10 +35,9 @@ func (r *request) onRequestBody(ctx context.Context, b *extprocv3.HttpBody) *ext
 	if !r.consumer.MayUse(chat.Model) || r.snap.Models[chat.Model] == nil {
 		return r.reject(openai.ModelNotFound(chat.Model), "model_not_found", nil)
 	}
-	model := r.snap.Models[chat.Model]
-	dep := model.Deployments[0]
-	r.provider = r.snap.Providers[dep.Provider]
-	r.upModel = dep.Model
+	if resp := r.selectDeployment(); resp != nil {
+		return resp
+	}
 
 	newBody, err := openai.RewriteChatRequest(body, chat, r.upModel)
 	if err != nil {
@@ -48,16 +50,48 @@ func (r *request) onRequestBody(ctx context.Context, b *extprocv3.HttpBody) *ext
 	return requestBodyResponse(common(h, newBody, true, true))
 }
 
-// setProviderHeaders sets routing, credential and Envoy policy headers.
+// selectDeployment asks the router for a deployment. When none may be called
+// (breakers open, bulkheads full) the client gets a fast 503 and nothing goes
+// upstream.
+func (r *request) selectDeployment() *extprocv3.ProcessingResponse {
+	pin := r.consumer.Pin
+	if r.pinHint != "" {
+		pin = r.pinHint
+	}
+	sel, err := r.snap.Router.Select(router.Request{Model: r.chat.Model, Consumer: r.consumer.ID, Pin: pin})
+	var unavailable *router.UnavailableError
+	switch {
+	case err == nil:
+	case errors.As(err, &unavailable):
+		secs := int64(math.Ceil(unavailable.RetryAfter.Seconds()))
+		retry := [][2]string{{"retry-after", strconv.FormatInt(max(secs, 1), 10)}}
+		if errors.Is(err, router.ErrSaturated) {
+			return r.reject(openai.ServiceUnavailable("gateway_saturated", "The gateway is at capacity. Please retry shortly."), "saturated", retry)
+		}
+		return r.reject(openai.ServiceUnavailable("no_healthy_provider", "No provider for this model is available right now. Please retry shortly."), "no_healthy_provider", retry)
+	case errors.Is(err, router.ErrPinNotFound):
+		return r.reject(&openai.Error{Status: 400, Type: openai.TypeInvalidRequest, Param: PinHeader, Code: "invalid_pin",
+			Message: "The pinned deployment does not serve this model."}, "invalid_pin", nil)
+	default:
+		return r.reject(openai.ModelNotFound(r.chat.Model), "model_not_found", nil)
+	}
+	r.sel = sel
+	r.provider = r.snap.Providers[sel.Provider.Name]
+	r.upModel = sel.UpstreamModel
+	return nil
+}
+
+// setProviderHeaders sets routing, Envoy policy (timeout, retries, chaos) and the
+// provider's credential and extra headers.
 func (r *request) setProviderHeaders(h *headerMutation) {
+	for _, kv := range r.sel.EnvoyHeaders() {
+		h.setHeader(kv[0], kv[1])
+	}
 	p := r.provider
-	h.setHeader(r.snap.Config.Server.RoutingHeader, p.Cluster)
 	if p.APIKey != "" {
 		h.setHeader("authorization", "Bearer "+p.APIKey)
 	}
 	for k, v := range p.Headers {
 		h.setHeader(strings.ToLower(k), v)
 	}
-	h.setHeader("x-envoy-upstream-rq-timeout-ms", strconv.FormatInt(p.Timeout.D().Milliseconds(), 10))
-	h.setHeader("x-envoy-max-retries", strconv.Itoa(p.MaxRetries))
 }

@@ -6,9 +6,11 @@ package policy
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/llm-gateway/gateway/pkg/auth"
 	"github.com/llm-gateway/gateway/pkg/config"
+	"github.com/llm-gateway/gateway/pkg/router"
 )
 
 // Snapshot is one compiled configuration. It is never mutated after Compile.
@@ -20,8 +22,23 @@ type Snapshot struct {
 	Providers map[string]*Provider
 	// ModelNames lists client-facing model names, sorted.
 	ModelNames []string
+	// Router selects deployments; it carries breaker state across reloads.
+	Router *router.Router
 	// Version increases with each successful reload, for logs and metrics.
 	Version uint64
+}
+
+// CompileOptions are the inputs of Compile besides the config.
+type CompileOptions struct {
+	Version uint64
+	// Previous is the snapshot being replaced; its router's breaker state and
+	// bulkheads carry over.
+	Previous *Snapshot
+	// RouterObserver receives breaker transitions and rejections.
+	RouterObserver router.Observer
+	// Now and Rand are injected into the router (defaults: wall clock, math/rand/v2).
+	Now  func() time.Time
+	Rand func() uint64
 }
 
 // Consumer is a configured consumer with its model allow-list precomputed.
@@ -42,7 +59,8 @@ type Provider struct {
 }
 
 // Compile builds a Snapshot from a validated config.
-func Compile(cfg *config.Config, version uint64) (*Snapshot, error) {
+func Compile(cfg *config.Config, opts CompileOptions) (*Snapshot, error) {
+	version := opts.Version
 	s := &Snapshot{
 		Config:    cfg,
 		Consumers: make(map[string]*Consumer, len(cfg.Consumers)),
@@ -77,6 +95,14 @@ func Compile(cfg *config.Config, version uint64) (*Snapshot, error) {
 	sort.Strings(s.ModelNames)
 	for _, p := range cfg.Providers {
 		s.Providers[p.Name] = &Provider{Provider: p, APIKey: cfg.ProviderKey(p.Name)}
+	}
+	ropts := routerOptions(cfg)
+	ropts.Observer, ropts.Now, ropts.Rand = opts.RouterObserver, opts.Now, opts.Rand
+	if opts.Previous != nil {
+		ropts.Previous = opts.Previous.Router
+	}
+	if s.Router, err = router.New(ropts); err != nil {
+		return nil, fmt.Errorf("compile routes: %w", err)
 	}
 	return s, nil
 }
