@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Measures what an ext_proc server costs per request, with extproc-load playing
+# Envoy's side of the protocol on loopback. Two runs: JSON responses, then SSE
+# responses streamed chunk by chunk; prints server CPU per request and per chunk
+# (the marginal chunk cost is the SSE run minus the JSON run, over the chunks).
+#
+#   scripts/bench-extproc.sh            # the trivial CONTINUE server: the floor
+#   scripts/bench-extproc.sh gateway    # our sidecar, config/gateway.local.yaml
+#
+# Environment: N (20000 requests a run), CONCURRENCY (32), CONNECTIONS (2),
+# CHUNKS (100), PROMPT_BYTES (1024), WARMUP (1000 requests, not reported),
+# DURATION (120s bound a run), KEY and MODEL (the local demo key and model),
+# LATENCY_N (2000 requests at concurrency 1: latency without queueing, since
+# at CONCURRENCY the cores are saturated and latencies are mostly queueing).
+# With quotas enforced, the demo key's limits (120 requests/minute) turn most
+# requests into 429s, which measures the rejection path; KEY=sk-gw-demo-ops
+# (no limits in config/gateway.local.yaml) measures the full path.
+# The load tool and the server share this machine's cores: compare numbers
+# taken on the same machine only. JSON reports are kept in .run/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target=${1:-trivial}
+BIN=${BIN:-bin}
+LOGS=${LOGS:-.run}
+N=${N:-20000}
+CONCURRENCY=${CONCURRENCY:-32}
+CONNECTIONS=${CONNECTIONS:-2}
+CHUNKS=${CHUNKS:-100}
+PROMPT_BYTES=${PROMPT_BYTES:-1024}
+WARMUP=${WARMUP:-1000}
+DURATION=${DURATION:-120s}
+LATENCY_N=${LATENCY_N:-2000}
+KEY=${KEY:-sk-gw-demo-local-only}
+MODEL=${MODEL:-gpt-4o-mini}
+mkdir -p "$BIN" "$LOGS"
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+case "$target" in
+  trivial)
+    port=50061
+    cmd=("$BIN/extproc-trivial" -listen "127.0.0.1:$port")
+    go build -o "$BIN/" ./cmd/extproc-load ./cmd/extproc-trivial
+    ;;
+  gateway)
+    port=50051
+    cmd=("$BIN/gateway" serve -config config/gateway.local.yaml)
+    go build -o "$BIN/" ./cmd/extproc-load ./cmd/gateway
+    ;;
+  *)
+    echo "usage: $0 [trivial|gateway]" >&2
+    exit 2
+    ;;
+esac
+
+if port_open "$port"; then
+  echo "127.0.0.1:$port is already in use; stop whatever listens there first" >&2
+  exit 1
+fi
+log="$LOGS/bench-$target.log"
+"${cmd[@]}" >"$log" 2>&1 &
+pid=$!
+stop_server() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+trap stop_server EXIT
+trap 'exit 130' INT TERM
+for _ in $(seq 1 100); do
+  port_open "$port" && break
+  kill -0 "$pid" 2>/dev/null || { echo "$target exited; see $log" >&2; tail -n 20 "$log" >&2; exit 1; }
+  sleep 0.1
+done
+port_open "$port" || { echo "$target did not listen on $port; see $log" >&2; exit 1; }
+
+load() { # extra flags...
+  "$BIN/extproc-load" -addr "127.0.0.1:$port" -concurrency "$CONCURRENCY" -connections "$CONNECTIONS" \
+    -duration "$DURATION" -prompt-bytes "$PROMPT_BYTES" -key "$KEY" -model "$MODEL" \
+    -server-pid "$pid" -json "$@"
+}
+
+summary() { # name report.json
+  jq -r --arg name "$1" '
+    def f: . * 10 | round / 10;
+    "== \($name): \(.requests) requests in \(.wall_seconds | f)s = \(.requests_per_second | round) req/s; completed \(.completed), immediate \(.immediate), errors \(.errors)",
+    (["request_headers", "request_body", "response_headers", "response_body", "response_chunk"][] as $p |
+      .phases[$p] // empty | {key: $p, value: .} | "   \(.key): p50 \(.value.p50_us | f) µs, p99 \(.value.p99_us | f) µs, max \(.value.max_us | f) µs"),
+    "   whole request: p50 \(.request.p50_us | f) µs, p99 \(.request.p99_us | f) µs",
+    "   server CPU: \(.server_cpu.per_request_us | f) µs/request" +
+      (if .chunks_sent > 0 then ", \(.server_cpu.per_chunk_us | f) µs/chunk (all-in)" else "" end) +
+      ", \(.server_cpu.cores | f) cores; load tool \(.client_cpu.per_request_us | f) µs/request"' "$2"
+}
+
+echo "target: $target (pid $pid) on 127.0.0.1:$port; N=$N concurrency=$CONCURRENCY connections=$CONNECTIONS chunks=$CHUNKS"
+if [ "$WARMUP" -gt 0 ]; then
+  load -n "$WARMUP" >/dev/null
+  load -n "$WARMUP" -stream -chunks "$CHUNKS" >/dev/null
+fi
+load -n "$N" >"$LOGS/bench-$target-json.json"
+load -n "$N" -stream -chunks "$CHUNKS" >"$LOGS/bench-$target-sse.json"
+summary "JSON, concurrency $CONCURRENCY" "$LOGS/bench-$target-json.json"
+summary "SSE, $CHUNKS chunks, concurrency $CONCURRENCY" "$LOGS/bench-$target-sse.json"
+if [ "$LATENCY_N" -gt 0 ]; then
+  load -n "$LATENCY_N" -concurrency 1 -connections 1 >"$LOGS/bench-$target-json-c1.json"
+  load -n "$LATENCY_N" -concurrency 1 -connections 1 -stream -chunks "$CHUNKS" >"$LOGS/bench-$target-sse-c1.json"
+  summary "JSON, concurrency 1" "$LOGS/bench-$target-json-c1.json"
+  summary "SSE, $CHUNKS chunks, concurrency 1" "$LOGS/bench-$target-sse-c1.json"
+fi
+jq -rn --slurpfile j "$LOGS/bench-$target-json.json" --slurpfile s "$LOGS/bench-$target-sse.json" '
+  ($s[0].chunks_sent / $s[0].requests) as $c |
+  if $c > 0 then
+    "== marginal server CPU per SSE chunk: \((($s[0].server_cpu.per_request_us - $j[0].server_cpu.per_request_us) / $c) * 100 | round / 100) µs"
+  else "== no chunks were streamed" end'
