@@ -1,0 +1,51 @@
+// Package quota decides, before any provider is called, whether a consumer may
+// send a request, and reconciles what it reserved with what the provider
+// actually used. Counters live in a Store shared by every replica (Redis) or in
+// memory for a single replica; both implement the same semantics and pass one
+// conformance suite.
+//
+// # Limits and windows
+//
+// Per-minute limits (requests and tokens) use a two-bucket sliding window
+// counter: counts are kept per fixed minute (UTC, from the injected clock), and
+// the usage seen at time t is
+//
+//	floor(previous * (60s - elapsed) / 60s) + current
+//
+// where elapsed is the time since the current minute began. This approximates a
+// true sliding window (a client cannot burst twice the limit across a minute
+// boundary) with two integers per scope and no per-request log; rounding down
+// lets the previous minute count at most one unit less than its exact weight. Day and month
+// budgets are plain counters of UTC calendar periods. The clock decides the
+// period: every counter key carries its period number, and Redis TTLs exist only
+// to collect keys once nobody can read them.
+//
+// # Admission flow
+//
+//  1. AdmitRequest, at request headers, counts one request against the
+//     consumer's requests-per-minute limit.
+//  2. Reserve, once the body is parsed, atomically checks and reserves the
+//     estimated tokens (prompt + max output) against the consumer's and, when
+//     set, the model scope's tokens per minute, day and month, takes a
+//     concurrency slot, and counts the request against the model's requests per
+//     minute. All checks pass or nothing is written. A Redis Cluster accepts the
+//     script because every key of a consumer shares the {consumer} hash tag.
+//  3. Reconcile replaces the reservation by the actual usage in the counters of
+//     the periods the reservation was made in, and frees the slot. Usage is
+//     attributed to the minute, day and month of admission, even if the request
+//     finished after the day rolled over: the budget that admitted it pays for it.
+//
+// A reservation never reconciled (a sidecar crash) expires after the
+// reservation TTL: the next call touching that scope refunds its tokens (if
+// their periods are still current) and frees its slot. A late Reconcile of an
+// expired reservation still charges the actual tokens, once.
+//
+// # Trouble
+//
+// The Limiter bounds every store call by Options.Timeout, opens a circuit
+// breaker after repeated failures so a dead Redis costs no waiting, and then
+// either fails closed (ErrUnavailable, for a fast 503) or falls back to a local
+// in-memory store so limits still hold per replica. Reconciliations that cannot
+// be written are queued (bounded) and written by a background flusher when the
+// store is back; Close flushes what is left.
+package quota

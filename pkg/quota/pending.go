@@ -1,0 +1,202 @@
+package quota
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// ErrPendingFull means a usage write could not be queued: the queue is at
+// Options.PendingLimit or the limiter is closed. The usage is lost (counted
+// by Observer.PendingDropped).
+var ErrPendingFull = errors.New("quota: pending usage queue full or closed")
+
+// pendingQueue holds reconciliations the shared store did not take, oldest
+// first. Only the flusher (and Close, after the flusher stopped) removes items.
+type pendingQueue struct {
+	mu     sync.Mutex
+	items  []ReconcileOp
+	limit  int
+	closed bool
+	wake   chan struct{}
+}
+
+func newPendingQueue(limit int) *pendingQueue {
+	return &pendingQueue{limit: limit, wake: make(chan struct{}, 1)}
+}
+
+func (q *pendingQueue) push(op ReconcileOp) (depth int, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed || len(q.items) >= q.limit {
+		return len(q.items), false
+	}
+	q.items = append(q.items, op)
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	return len(q.items), true
+}
+
+func (q *pendingQueue) peek() (ReconcileOp, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) == 0 {
+		return ReconcileOp{}, false
+	}
+	return q.items[0], true
+}
+
+// update replaces the head after a failed attempt (to mark it as retried).
+func (q *pendingQueue) update(op ReconcileOp) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) > 0 {
+		q.items[0] = op
+	}
+}
+
+func (q *pendingQueue) pop() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.items[0] = ReconcileOp{}
+	q.items = q.items[1:]
+	if len(q.items) == 0 {
+		q.items = nil // let the backing array go after an outage
+	}
+	return len(q.items)
+}
+
+func (q *pendingQueue) close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = true
+}
+
+// drain empties the queue and returns how many items it held.
+func (q *pendingQueue) drain() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := len(q.items)
+	q.items = nil
+	return n
+}
+
+func (l *Limiter) enqueue(op ReconcileOp) error {
+	depth, ok := l.pending.push(op)
+	if !ok {
+		l.obs.PendingDropped()
+		l.log.Error("quota usage write dropped", "consumer", op.Consumer, "reservation", op.ID,
+			"actual_tokens", op.Actual, "pending", depth)
+		return fmt.Errorf("%w (%d pending)", ErrPendingFull, depth)
+	}
+	l.obs.PendingDepth(depth)
+	return nil
+}
+
+// flushLoop writes queued usage whenever something is queued, backing off
+// exponentially while the store keeps failing. Calls go through the breaker,
+// so while it is open the loop costs nothing and its probes help close it.
+func (l *Limiter) flushLoop() {
+	defer close(l.flushDone)
+	backoff := l.opts.FlushBackoff
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	retrying := false
+	for {
+		var wake <-chan struct{}
+		if !retrying {
+			wake = l.pending.wake // after a failure only the timer restarts the flusher
+		}
+		select {
+		case <-l.stop:
+			return
+		case <-wake:
+		case <-timer.C:
+		}
+		if err := l.flush(context.Background(), true); err != nil {
+			retrying = true
+			timer.Reset(backoff)
+			backoff = min(2*backoff, l.opts.FlushBackoffMax)
+			continue
+		}
+		retrying, backoff = false, l.opts.FlushBackoff
+	}
+}
+
+// flush writes queued items oldest first until the queue is empty or a write
+// fails. viaBreaker false (Close) bypasses the breaker: at shutdown there is
+// no later chance.
+func (l *Limiter) flush(ctx context.Context, viaBreaker bool) error {
+	for {
+		op, ok := l.pending.peek()
+		if !ok {
+			return nil
+		}
+		op.Now = l.opts.Clock()
+		var err error
+		if viaBreaker {
+			err = l.reconcileShared(ctx, op)
+		} else {
+			err = l.direct(ctx, op)
+		}
+		if err != nil {
+			if !errors.Is(err, errBreakerOpen) && !op.Retry {
+				op.Retry = true // it may have been applied
+				l.pending.update(op)
+			}
+			return err
+		}
+		l.obs.PendingDepth(l.pending.pop())
+	}
+}
+
+// direct writes op bounded by the timeout and ctx, without the breaker.
+func (l *Limiter) direct(ctx context.Context, op ReconcileOp) error {
+	cctx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
+	defer cancel()
+	err := l.store.Reconcile(cctx, op)
+	if err != nil {
+		l.obs.StoreError(OpReconcile, err)
+	}
+	return err
+}
+
+// Close stops the background flusher and writes what is still queued,
+// retrying until ctx ends. It returns an error naming how many usage writes
+// were lost. Usage writes queued after Close are dropped.
+func (l *Limiter) Close(ctx context.Context) error {
+	l.closeOnce.Do(func() {
+		close(l.stop)
+		<-l.flushDone
+	})
+	backoff := l.opts.FlushBackoff
+	for {
+		err := l.flush(ctx, false)
+		if err == nil {
+			l.pending.close()
+			if n := l.pending.drain(); n > 0 { // queued between the flush and the close
+				return l.lose(n, errors.New("queued during close"))
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			l.pending.close()
+			return l.lose(l.pending.drain(), fmt.Errorf("%w (last error: %w)", ctx.Err(), err))
+		case <-time.After(backoff):
+			backoff = min(2*backoff, l.opts.FlushBackoffMax)
+		}
+	}
+}
+
+func (l *Limiter) lose(n int, cause error) error {
+	for range n {
+		l.obs.PendingDropped()
+	}
+	l.log.Error("quota usage writes lost at close", "count", n, "error", cause.Error())
+	return fmt.Errorf("quota: %d pending usage writes not written: %w", n, cause)
+}

@@ -1,0 +1,234 @@
+package quota
+
+import (
+	"context"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+var (
+	//go:embed lua/common.lua
+	luaCommon string
+	//go:embed lua/scope.lua
+	luaScope string
+	//go:embed lua/request.lua
+	luaRequest string
+	//go:embed lua/reserve.lua
+	luaReserve string
+	//go:embed lua/reconcile.lua
+	luaReconcile string
+	//go:embed lua/usage.lua
+	luaUsage string
+)
+
+// RedisStoreOptions configure a RedisStore.
+type RedisStoreOptions struct {
+	// KeyPrefix starts every key (default "quota:"). It must not contain
+	// braces, which would change the Cluster hash tag.
+	KeyPrefix string
+}
+
+// RedisStore keeps counters in Redis (standalone, Sentinel or Cluster through
+// one UniversalClient). Every operation is one Lua script run with EVALSHA
+// (falling back to EVAL once per server), so each decision costs one round
+// trip and is atomic. All keys of a consumer share the {consumer} hash tag, so
+// a script's keys always live in one Cluster slot. The Limiter bounds every
+// call; give the client ContextTimeoutEnabled so a call it abandons also ends
+// promptly instead of holding a connection until the client's own timeouts.
+type RedisStore struct {
+	client  redis.UniversalClient
+	prefix  string
+	request *redis.Script
+	reserve *redis.Script
+	settle  *redis.Script
+	usage   *redis.Script
+}
+
+var _ Store = (*RedisStore)(nil)
+
+// NewRedisStore returns a store over client. The store does not own the client.
+func NewRedisStore(client redis.UniversalClient, opts RedisStoreOptions) (*RedisStore, error) {
+	if client == nil {
+		return nil, errors.New("quota: redis store needs a client")
+	}
+	if opts.KeyPrefix == "" {
+		opts.KeyPrefix = "quota:"
+	}
+	if strings.ContainsAny(opts.KeyPrefix, "{}") {
+		return nil, fmt.Errorf("quota: key prefix %q must not contain braces (they would override the per-consumer hash tag)", opts.KeyPrefix)
+	}
+	return &RedisStore{
+		client:  client,
+		prefix:  opts.KeyPrefix,
+		request: redis.NewScript(luaCommon + luaRequest),
+		reserve: redis.NewScript(luaCommon + luaScope + luaReserve),
+		settle:  redis.NewScript(luaCommon + luaReconcile),
+		usage:   redis.NewScript(luaCommon + luaScope + luaUsage),
+	}, nil
+}
+
+// CountRequest implements Store.
+func (r *RedisStore) CountRequest(ctx context.Context, op RequestOp) (RequestResult, error) {
+	k := r.keys(op.Consumer, "")
+	p := PeriodsAt(op.Now)
+	ttl := ttlsAt(p, op.Now)
+	vals, err := r.request.Run(ctx, r.client,
+		[]string{k.counter("rq", p.Minute), k.counter("rq", p.Minute-1)},
+		elapsedInMinute(op.Now), op.Limit, ttl.minute).Int64Slice()
+	if err != nil {
+		return RequestResult{}, fmt.Errorf("quota: redis count request: %w", err)
+	}
+	if len(vals) != 3 {
+		return RequestResult{}, fmt.Errorf("quota: redis count request: %d values, want 3", len(vals))
+	}
+	return RequestResult{Allowed: vals[0] == 1, Window: Window{Prev: vals[1], Cur: vals[2]}}, nil
+}
+
+// Reserve implements Store.
+func (r *RedisStore) Reserve(ctx context.Context, op ReserveOp) (ReserveResult, error) {
+	p := PeriodsAt(op.Now)
+	ttl := ttlsAt(p, op.Now)
+	nowMs := op.Now.UnixMilli()
+	keys := r.scopeKeys(op.Consumer, op.Model, p)
+	rec := "l:" + strconv.FormatInt(op.Tokens, 10) + ":" + strconv.FormatInt(p.Minute, 10) + ":" +
+		strconv.FormatInt(p.Day, 10) + ":" + strconv.FormatInt(p.Month, 10) + ":" +
+		strconv.FormatInt(op.ForgetAt.UnixMilli(), 10)
+	args := append(scopeArgs(op.Now, p),
+		ttl.minute, ttl.day, ttl.month, max(op.ForgetAt.UnixMilli()-nowMs, 0)+minuteMs,
+		op.ID, op.Tokens, op.Deadline.UnixMilli(), rec, op.ForgetAt.UnixMilli()+minuteMs)
+	args = appendLimits(args, op.Limits)
+	if op.Model != "" {
+		args = appendLimits(args, op.ModelLimits)
+	}
+	vals, err := r.reserve.Run(ctx, r.client, keys, args...).Int64Slice()
+	if err != nil {
+		return ReserveResult{}, fmt.Errorf("quota: redis reserve: %w", err)
+	}
+	if want := 1 + 7*len(keys)/scopeKeyCount; len(vals) != want {
+		return ReserveResult{}, fmt.Errorf("quota: redis reserve: %d values, want %d", len(vals), want)
+	}
+	res := ReserveResult{Allowed: vals[0] == 1, Consumer: scopeCounts(vals[1:8])}
+	if op.Model != "" {
+		res.Model = scopeCounts(vals[8:15])
+	}
+	return res, nil
+}
+
+// Reconcile implements Store.
+func (r *RedisStore) Reconcile(ctx context.Context, op ReconcileOp) error {
+	ttl := ttlsAt(op.Periods, op.Now)
+	keys := make([]string, 0, 12)
+	for _, model := range scopeModels(op.Model) {
+		k := r.keys(op.Consumer, model)
+		keys = append(keys, k.counter("tk", op.Periods.Minute), k.counter("d", op.Periods.Day),
+			k.counter("mo", op.Periods.Month), k.fixed("res"), k.fixed("live"), k.fixed("exp"))
+	}
+	retry := 0
+	if op.Retry {
+		retry = 1
+	}
+	if err := r.settle.Run(ctx, r.client, keys, op.ID, op.Actual, retry,
+		ttl.minute, ttl.day, ttl.month, op.Now.UnixMilli()).Err(); err != nil {
+		return fmt.Errorf("quota: redis reconcile: %w", err)
+	}
+	return nil
+}
+
+// Usage implements Store.
+func (r *RedisStore) Usage(ctx context.Context, op UsageOp) (UsageResult, error) {
+	p := PeriodsAt(op.Now)
+	keys := r.scopeKeys(op.Consumer, op.Model, p)
+	vals, err := r.usage.Run(ctx, r.client, keys, scopeArgs(op.Now, p)...).Int64Slice()
+	if err != nil {
+		return UsageResult{}, fmt.Errorf("quota: redis usage: %w", err)
+	}
+	if want := 7 * len(keys) / scopeKeyCount; len(vals) != want {
+		return UsageResult{}, fmt.Errorf("quota: redis usage: %d values, want %d", len(vals), want)
+	}
+	res := UsageResult{Consumer: scopeCounts(vals[:7])}
+	if op.Model != "" {
+		res.Model = scopeCounts(vals[7:14])
+	}
+	return res, nil
+}
+
+// scopeKeyCount is the number of keys per scope in scope.lua's layout.
+const scopeKeyCount = 9
+
+// scopeKeys lists the keys of scope.lua's layout for the consumer and, when
+// model is set, the model scope.
+func (r *RedisStore) scopeKeys(consumer, model string, p Periods) []string {
+	keys := make([]string, 0, 2*scopeKeyCount)
+	for _, m := range scopeModels(model) {
+		k := r.keys(consumer, m)
+		keys = append(keys,
+			k.counter("rq", p.Minute), k.counter("rq", p.Minute-1),
+			k.counter("tk", p.Minute), k.counter("tk", p.Minute-1),
+			k.counter("d", p.Day), k.counter("mo", p.Month),
+			k.fixed("res"), k.fixed("live"), k.fixed("exp"))
+	}
+	return keys
+}
+
+func scopeModels(model string) []string {
+	if model == "" {
+		return []string{""}
+	}
+	return []string{"", model}
+}
+
+func scopeArgs(now time.Time, p Periods) []any {
+	return append(make([]any, 0, 32), now.UnixMilli(), elapsedInMinute(now), p.Minute, p.Day, p.Month)
+}
+
+func appendLimits(args []any, l Limits) []any {
+	return append(args, l.RequestsPerMinute, l.TokensPerMinute, l.TokensPerDay, l.TokensPerMonth, l.MaxConcurrent)
+}
+
+func scopeCounts(v []int64) ScopeCounts {
+	return ScopeCounts{
+		Requests: Window{Prev: v[0], Cur: v[1]},
+		Tokens:   Window{Prev: v[2], Cur: v[3]},
+		Day:      v[4], Month: v[5], InFlight: v[6],
+	}
+}
+
+// scopeKey builds one scope's key names:
+//
+//	<prefix>{<consumer>}:<name>[:<period>][:m:<model>]
+//
+// Consumer-scope names end right after their fixed part or period digits, so
+// no model name can make a model-scope key equal a consumer-scope key.
+type scopeKey struct{ base, suffix string }
+
+func (r *RedisStore) keys(consumer, model string) scopeKey {
+	k := scopeKey{base: r.prefix + "{" + hashTag(consumer) + "}:"}
+	if model != "" {
+		k.suffix = ":m:" + model
+	}
+	return k
+}
+
+func (k scopeKey) counter(name string, period int64) string {
+	return k.base + name + ":" + strconv.FormatInt(period, 10) + k.suffix
+}
+
+func (k scopeKey) fixed(name string) string { return k.base + name + k.suffix }
+
+// hashTag is the consumer id made safe as a Cluster hash tag: an id with a
+// brace, or empty, would end the tag early or make Redis hash the whole key,
+// scattering a consumer's keys across slots. Such ids (and ids starting with
+// "=", so escaped forms cannot collide with real ids) are hex-encoded.
+func hashTag(consumer string) string {
+	if consumer == "" || strings.ContainsAny(consumer, "{}") || strings.HasPrefix(consumer, "=") {
+		return "=" + hex.EncodeToString([]byte(consumer))
+	}
+	return consumer
+}

@@ -1,0 +1,101 @@
+package quota
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps quota counters. Each method is one atomic decision: concurrent
+// callers, in this process or in other replicas sharing the store, never see a
+// half-applied operation. Stores do not bound their own latency; the Limiter
+// does. Implementations: RedisStore (shared) and MemoryStore (one replica).
+type Store interface {
+	// CountRequest adds one request to the consumer's requests-per-minute
+	// window if it stays within op.Limit (0 = unlimited).
+	CountRequest(ctx context.Context, op RequestOp) (RequestResult, error)
+	// Reserve applies ReserveOp all-or-nothing: it first expires overdue
+	// reservations of the touched scopes, then checks every limit, then
+	// writes every counter and the reservation record.
+	Reserve(ctx context.Context, op ReserveOp) (ReserveResult, error)
+	// Reconcile replaces a reservation by actual usage; see ReconcileOp.
+	Reconcile(ctx context.Context, op ReconcileOp) error
+	// Usage expires overdue reservations and reports the counters.
+	Usage(ctx context.Context, op UsageOp) (UsageResult, error)
+}
+
+// RequestOp counts one request in the consumer's minute window.
+type RequestOp struct {
+	Consumer string
+	Now      time.Time
+	Limit    int64
+}
+
+// RequestResult is the window as seen before the request was counted.
+type RequestResult struct {
+	Allowed bool
+	Window  Window
+}
+
+// ReserveOp reserves Tokens for reservation ID.
+type ReserveOp struct {
+	ID       string
+	Consumer string
+	// Model, when set, adds the model scope (keyed under the consumer).
+	Model       string
+	Limits      Limits
+	ModelLimits Limits
+	Tokens      int64
+	Now         time.Time
+	// Deadline is when an unreconciled reservation expires.
+	Deadline time.Time
+	// ForgetAt is when the record of an expired reservation is dropped; until
+	// then a late Reconcile still charges the actual usage.
+	ForgetAt time.Time
+}
+
+// ScopeCounts are one scope's counters as seen by a store operation, after
+// expiring overdue reservations and before applying the operation.
+type ScopeCounts struct {
+	Requests Window
+	Tokens   Window
+	Day      int64
+	Month    int64
+	InFlight int64
+}
+
+// ReserveResult reports whether the reservation was made and the counters the
+// decision was based on. Model is zero when the op had no model.
+type ReserveResult struct {
+	Allowed  bool
+	Consumer ScopeCounts
+	Model    ScopeCounts
+}
+
+// ReconcileOp settles reservation ID, made at a time within Periods, with
+// Actual tokens in both scopes. A live reservation is adjusted by
+// Actual-reserved; an expired one (already refunded) is charged Actual; an
+// unknown one is charged Actual (the store lost it, or forgot it long after
+// expiry), except when Retry is set and the scope still holds reservation
+// records: then an earlier attempt whose answer was lost settled it.
+type ReconcileOp struct {
+	ID       string
+	Consumer string
+	Model    string
+	Periods  Periods
+	Actual   int64
+	Now      time.Time
+	Retry    bool
+}
+
+// UsageOp reads a consumer's (and optionally a model scope's) counters.
+type UsageOp struct {
+	Consumer string
+	Model    string
+	Now      time.Time
+}
+
+// UsageResult holds the counters of each scope read.
+type UsageResult struct {
+	Consumer ScopeCounts
+	Model    ScopeCounts
+}

@@ -1,0 +1,52 @@
+package quota
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/llm-gateway/gateway/pkg/internal/testredis"
+)
+
+func TestMemoryStoreConformance(t *testing.T) {
+	runConformance(t, func(*testing.T) func() Store {
+		s := NewMemoryStore()
+		return func() Store { return s }
+	})
+}
+
+func TestRedisStoreConformance(t *testing.T) {
+	srv := testredis.Start(t)
+	runConformance(t, redisFactory(func(t *testing.T) redis.UniversalClient {
+		c := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}))
+}
+
+func TestRedisClusterConformance(t *testing.T) {
+	cluster := testredis.StartCluster(t, 3)
+	runConformance(t, redisFactory(func(t *testing.T) redis.UniversalClient {
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cluster.Addrs(), ContextTimeoutEnabled: true})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}))
+}
+
+// redisFactory gives each test its own key prefix on a shared server, and
+// each Store its own client, as separate replicas would have.
+func redisFactory(newClient func(*testing.T) redis.UniversalClient) storeFactory {
+	var n atomic.Int64
+	return func(t *testing.T) func() Store {
+		prefix := fmt.Sprintf("t%d:", n.Add(1))
+		return func() Store {
+			s, err := NewRedisStore(newClient(t), RedisStoreOptions{KeyPrefix: prefix})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+	}
+}
