@@ -25,7 +25,7 @@ func (g *Gateway) Reload() error {
 	}
 	var snap *policy.Snapshot
 	if err == nil {
-		snap, err = policy.Compile(cfg, old.Version+1)
+		snap, err = policy.Compile(cfg, policy.CompileOptions{Version: old.Version + 1, Previous: old})
 	}
 	if err != nil {
 		g.recordReload(false)

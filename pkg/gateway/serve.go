@@ -91,7 +91,7 @@ func Start(ctx context.Context, opts Options) (*Gateway, error) {
 		out = os.Stderr
 	}
 	log := newLogger(out, cfg.Telemetry.LogLevel)
-	snap, err := policy.Compile(cfg, 1)
+	snap, err := policy.Compile(cfg, policy.CompileOptions{Version: 1})
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,146 @@
+package respfilter
+
+import (
+	"fmt"
+
+	"github.com/tidwall/gjson"
+)
+
+// Result is a rewritten non-streamed response.
+type Result struct {
+	// Body is the body to send: the input itself when Changed is false. The
+	// caller must set content-length to len(Body) when Changed.
+	Body    []byte
+	Changed bool
+	// Usage is the provider's usage when ProviderUsage, else only
+	// CompletionTokens, counted from the returned choices' original text.
+	Usage         Usage
+	ProviderUsage bool
+	Outcome       Outcome
+}
+
+// FilterJSON rewrites a chat.completion body: the model name, output
+// guardrails on each choice's message.content (redaction, or a cut before the
+// banned phrase with finish_reason "content_filter"), length caps (an exact cut
+// with finish_reason "length"), and extracts the usage. Any other JSON document,
+// such as an OpenAI error body, is returned unchanged without usage. A body that
+// is not JSON is returned unchanged with an error wrapping ErrInvalidJSON.
+func FilterJSON(body []byte, opts Options) (Result, error) {
+	res := Result{Body: body}
+	if !gjson.ValidBytes(body) {
+		return res, fmt.Errorf("%w (%d bytes)", ErrInvalidJSON, len(body))
+	}
+	doc := string(body)
+	if !gjson.Parse(doc).IsObject() {
+		return res, nil
+	}
+	var v docView
+	v.parse(doc)
+	if !v.choices.IsArray() {
+		return res, nil // an error body or another API's response
+	}
+	var es []edit
+	if opts.ClientModel != "" {
+		es = modelEdits(es, &v, jsonString(opts.ClientModel))
+	}
+	if u, ok := parseUsage(v.usage); ok {
+		res.Usage, res.ProviderUsage = u, true
+	}
+	var counted int64
+	guarded := opts.guarded()
+	viewChoices(v.choices, "message", &choiceView{}, func(c *choiceView) bool {
+		text := c.text()
+		counted += opts.count(text)
+		if guarded {
+			es = guardMessage(es, c, text, &opts, &res.Outcome)
+		}
+		return true
+	})
+	if guarded {
+		for _, s := range v.shadowed {
+			es = append(es, replaceValue(s, []byte("[]")))
+		}
+	}
+	if !res.ProviderUsage {
+		res.Usage.CompletionTokens = counted
+	}
+	if len(es) == 0 {
+		return res, nil
+	}
+	res.Body = applyEdits(make([]byte, 0, len(body)+64), doc, es)
+	res.Changed = string(res.Body) != doc
+	return res, nil
+}
+
+// guardMessage applies the policy to one complete choice.
+func guardMessage(es []edit, c *choiceView, text string, opts *Options, o *Outcome) []edit {
+	es = blankShadowed(es, c)
+	m := opts.Policy.NewMatcher()
+	out, stopped := m.Feed(text)
+	if !stopped {
+		var tail string
+		tail, stopped = m.Flush()
+		out += tail
+	}
+	o.Redactions += m.Redactions()
+	reason := ""
+	if stopped {
+		reason = "content_filter"
+		o.ContentFiltered = true
+		o.Violation, _ = m.Violation()
+	}
+	out, hit := opts.Policy.NewLimiter().Take(out)
+	if hit && reason == "" {
+		reason = "length"
+		o.Truncated = true
+	}
+	if out != text {
+		es = contentEdits(es, c, out)
+	}
+	if reason != "" {
+		for _, f := range c.finish {
+			es = append(es, replaceValue(f, jsonString(reason)))
+		}
+	}
+	return es
+}
+
+// modelEdits replaces every top-level "model" value with model, the client's
+// model name as a JSON string (nil keeps the provider's).
+func modelEdits(es []edit, v *docView, model []byte) []edit {
+	if model == nil {
+		return es
+	}
+	for _, m := range v.models {
+		if m.Raw != string(model) {
+			es = append(es, replaceValue(m, model))
+		}
+	}
+	return es
+}
+
+// blankShadowed empties the contents no client should read.
+func blankShadowed(es []edit, c *choiceView) []edit {
+	for _, r := range c.shadowed {
+		if r.Type == gjson.String && r.Str != "" {
+			es = append(es, replaceValue(r, []byte(`""`)))
+		}
+	}
+	return es
+}
+
+// contentEdits sets the content clients read to text and blanks duplicates.
+func contentEdits(es []edit, c *choiceView, text string) []edit {
+	at := c.textAt()
+	if at < 0 {
+		at = len(c.contents) - 1 // a null content becomes the text
+	}
+	for i, r := range c.contents {
+		if i == at {
+			es = append(es, replaceValue(r, jsonString(text)))
+		} else if r.Type == gjson.String && r.Str != "" {
+			es = append(es, replaceValue(r, []byte(`""`)))
+		}
+	}
+	return es
+}
