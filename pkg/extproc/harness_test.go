@@ -13,6 +13,8 @@ import (
 
 	"github.com/llm-gateway/gateway/pkg/config"
 	"github.com/llm-gateway/gateway/pkg/policy"
+	"github.com/llm-gateway/gateway/pkg/quota"
+	"github.com/llm-gateway/gateway/pkg/telemetry"
 )
 
 const (
@@ -59,7 +61,15 @@ func startServer(t testing.TB, cfg *config.Config) extprocv3.ExternalProcessorCl
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Options{Snapshot: func() *policy.Snapshot { return snap }})
+	lim, err := quota.NewLimiter(quota.Options{Store: quota.NewMemoryStore()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, err := telemetry.NewMetrics(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Options{Snapshot: func() *policy.Snapshot { return snap }, Quota: lim, Metrics: metrics})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/llm-gateway/gateway/pkg/openai"
 	"github.com/llm-gateway/gateway/pkg/router"
+	"github.com/llm-gateway/gateway/pkg/telemetry"
 )
 
 // onRequestBody validates the chat request, picks the provider and rewrites the
@@ -35,9 +36,21 @@ func (r *request) onRequestBody(ctx context.Context, b *extprocv3.HttpBody) *ext
 	if !r.consumer.MayUse(chat.Model) || r.snap.Models[chat.Model] == nil {
 		return r.reject(openai.ModelNotFound(chat.Model), "model_not_found", nil)
 	}
-	if resp := r.selectDeployment(); resp != nil {
+	if v, bad := r.snap.Guardrail(r.consumer).CheckPrompt(chat.Texts()); bad {
+		r.metrics().GuardrailActed(telemetry.StagePrompt, telemetry.ActionBlock)
+		r.log.Info("prompt rejected by guardrail", "rule", v.Rule)
+		return r.reject(&openai.Error{Status: 400, Type: openai.TypeInvalidRequest, Param: "messages", Code: "content_policy_violation",
+			Message: "Your request was rejected because it contains content that is not allowed by this gateway's policy."}, "content_policy_violation", nil)
+	}
+	if resp := r.reserveTokens(ctx); resp != nil {
 		return resp
 	}
+	if resp := r.selectDeployment(); resp != nil {
+		r.release(ctx)
+		return resp
+	}
+	telemetry.AnnotateRequest(r.span, telemetry.RequestAttrs{Operation: "chat", Model: chat.Model,
+		ProviderKind: r.provider.Kind, Provider: r.provider.Name, Consumer: r.consumer.ID, Stream: chat.Stream})
 
 	newBody, err := openai.RewriteChatRequest(body, chat, r.upModel)
 	if err != nil {
@@ -46,6 +59,18 @@ func (r *request) onRequestBody(ctx context.Context, b *extprocv3.HttpBody) *ext
 	h := &headerMutation{}
 	r.setProviderHeaders(h)
 	h.setHeader("content-length", strconv.Itoa(len(newBody)))
+	for _, kv := range telemetry.InjectHeaders(r.spanCtx) {
+		h.setHeader(kv[0], kv[1])
+	}
+	if c := r.sel.Chaos; c != nil {
+		if c.AbortPercent > 0 {
+			r.metrics().ChaosFaultRequested(r.provider.Name, telemetry.FaultAbort)
+		}
+		if c.DelayPercent > 0 {
+			r.metrics().ChaosFaultRequested(r.provider.Name, telemetry.FaultDelay)
+		}
+	}
+	r.upstreamStart = r.srv.opts.Now()
 	r.phase = phaseUpstream
 	return requestBodyResponse(common(h, newBody, true, true))
 }

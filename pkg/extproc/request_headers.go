@@ -9,6 +9,7 @@ import (
 
 	"github.com/llm-gateway/gateway/pkg/auth"
 	"github.com/llm-gateway/gateway/pkg/openai"
+	"github.com/llm-gateway/gateway/pkg/telemetry"
 )
 
 // PinHeader lets consumers granted allow_pin_header choose a deployment.
@@ -22,6 +23,7 @@ func (r *request) onRequestHeaders(ctx context.Context, h *extprocv3.HttpHeaders
 	r.method = hdr[":method"]
 	r.path, _, _ = strings.Cut(hdr[":path"], "?")
 	r.log = r.log.With("request_id", r.id)
+	r.spanCtx, r.span = telemetry.StartRequestSpan(ctx, r.srv.opts.Tracer, hdr)
 
 	key := auth.ExtractKey(hdr["authorization"], hdr["x-api-key"])
 	consumerID, err := r.snap.Keyring.Authenticate(key)
@@ -45,6 +47,9 @@ func (r *request) onRequestHeaders(ctx context.Context, h *extprocv3.HttpHeaders
 	}
 	if h.GetEndOfStream() {
 		return r.reject(openai.InvalidRequest("", "We could not parse the JSON body of your request: the body is empty. Expected a JSON object."), "empty_body", nil)
+	}
+	if resp := r.admitRequest(ctx); resp != nil {
+		return resp
 	}
 	if r.consumer.AllowPinHeader {
 		r.pinHint = hdr[PinHeader]

@@ -6,7 +6,11 @@ import (
 	"strings"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
-	"github.com/tidwall/sjson"
+
+	"github.com/llm-gateway/gateway/pkg/openai"
+	"github.com/llm-gateway/gateway/pkg/respfilter"
+	"github.com/llm-gateway/gateway/pkg/telemetry"
+	"github.com/llm-gateway/gateway/pkg/tokens"
 )
 
 // responseState is what the response phases keep between chunks.
@@ -33,11 +37,15 @@ func (r *request) onResponseHeaders(ctx context.Context, h *extprocv3.HttpHeader
 	if r.id != "" {
 		m.setHeader("x-request-id", r.id)
 	}
+	for _, kv := range r.rateHeaders {
+		m.setHeader(kv[0], kv[1])
+	}
 	if r.status >= 400 {
 		return r.upstreamError(h, hdr, m)
 	}
 	if r.chat != nil && r.chat.Stream && strings.HasPrefix(r.resp.contentType, "text/event-stream") {
 		r.respStream = true
+		r.filter = respfilter.NewStream(r.filterOptions())
 		r.phase = phaseResponseBody
 		return responseHeadersResponse(common(m, nil, false, false), streamedResponseBody())
 	}
@@ -47,7 +55,14 @@ func (r *request) onResponseHeaders(ctx context.Context, h *extprocv3.HttpHeader
 
 func (r *request) cleanResponseHeaders(hdr map[string]string) *headerMutation {
 	m := &headerMutation{}
+	ours := make(map[string]bool, len(r.rateHeaders))
+	for _, kv := range r.rateHeaders {
+		ours[kv[0]] = true
+	}
 	for name := range hdr {
+		if ours[name] {
+			continue // overwritten with the gateway's own value
+		}
 		if providerHeaders[name] {
 			m.removeHeader(name)
 			continue
@@ -62,24 +77,87 @@ func (r *request) cleanResponseHeaders(hdr map[string]string) *headerMutation {
 	return m
 }
 
-// onResponseBody rewrites the provider's answer for the client.
+// onResponseBody rewrites the provider's answer for the client: model name,
+// output guardrails, usage extraction (and removal of the usage chunk the client
+// did not ask for).
 func (r *request) onResponseBody(ctx context.Context, b *extprocv3.HttpBody) *extprocv3.ProcessingResponse {
 	if r.respError {
 		return r.upstreamErrorBody(b)
 	}
-	if r.respStream || r.chat == nil {
-		if b.GetEndOfStream() {
-			r.phase = phaseDone
-		}
+	if r.chat == nil {
 		return responseBodyResponse(common(nil, nil, false, false))
 	}
-	body := b.GetBody()
-	out, err := sjson.SetBytes(body, "model", r.chat.Model)
+	if r.respStream {
+		return r.onStreamChunk(b)
+	}
+	r.phase = phaseDone
+	res, err := respfilter.FilterJSON(b.GetBody(), r.filterOptions())
 	if err != nil {
-		out = body
+		r.log.Warn("provider response is not a chat completion; passed through", "error", err.Error())
+		return responseBodyResponse(common(nil, nil, false, false))
+	}
+	r.recordUsage(res.Usage, res.ProviderUsage, res.Usage.CompletionTokens)
+	r.recordGuardrail(res.Outcome)
+	if !res.Changed {
+		return responseBodyResponse(common(nil, nil, false, false))
 	}
 	h := &headerMutation{}
-	h.setHeader("content-length", strconv.Itoa(len(out)))
+	h.setHeader("content-length", strconv.Itoa(len(res.Body)))
+	return responseBodyResponse(common(h, res.Body, true, false))
+}
+
+// onStreamChunk answers one STREAMED chunk with the bytes to forward in its
+// place; an empty replacement holds text back until a later chunk.
+func (r *request) onStreamChunk(b *extprocv3.HttpBody) *extprocv3.ProcessingResponse {
+	if r.firstChunk == 0 && !r.upstreamStart.IsZero() {
+		r.firstChunk = r.srv.opts.Now().Sub(r.upstreamStart)
+	}
+	out, err := r.filter.Process(b.GetBody(), b.GetEndOfStream())
+	if b.GetEndOfStream() || err != nil {
+		r.finishStream()
+	}
+	if err != nil {
+		// The response has started: Envoy turns this into a stream reset.
+		r.log.Warn("provider stream could not be processed; resetting", "error", err.Error())
+		return r.reject(openai.ServerError("The provider's stream could not be processed."), "stream_error", nil)
+	}
+	c := &extprocv3.CommonResponse{BodyMutation: &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: out}}}
+	return responseBodyResponse(c)
+}
+
+// finishStream takes the stream's usage once it ends (or breaks).
+func (r *request) finishStream() {
+	if r.filter == nil || r.phase == phaseDone {
+		return
+	}
 	r.phase = phaseDone
-	return responseBodyResponse(common(h, out, true, false))
+	u, ok := r.filter.Usage()
+	r.recordUsage(u, ok, r.filter.CountedOutputTokens())
+	r.recordGuardrail(r.filter.Outcome())
+}
+
+func (r *request) filterOptions() respfilter.Options {
+	return respfilter.Options{
+		ClientModel:      r.chat.Model,
+		Policy:           r.snap.Guardrail(r.consumer),
+		ClientWantsUsage: r.chat.IncludeUsage,
+		CountTokens:      tokens.CountText,
+	}
+}
+
+func (r *request) recordUsage(u respfilter.Usage, known bool, counted int64) {
+	r.usage, r.usageKnown, r.outputCounted = u, known, counted
+}
+
+func (r *request) recordGuardrail(o respfilter.Outcome) {
+	m := r.metrics()
+	for i := 0; i < o.Redactions; i++ {
+		m.GuardrailActed(telemetry.StageOutput, telemetry.ActionRedact)
+	}
+	if o.ContentFiltered {
+		m.GuardrailActed(telemetry.StageOutput, telemetry.ActionStop)
+	}
+	if o.Truncated {
+		m.GuardrailActed(telemetry.StageOutput, telemetry.ActionTruncate)
+	}
 }

@@ -14,10 +14,13 @@ import (
 	"time"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/llm-gateway/gateway/pkg/policy"
+	"github.com/llm-gateway/gateway/pkg/telemetry"
 )
 
 // Options wires the server to the policy it enforces.
@@ -27,6 +30,12 @@ type Options struct {
 	Logger   *slog.Logger
 	// Now is the clock; tests inject their own.
 	Now func() time.Time
+	// Quota admits requests and reserves tokens (required).
+	Quota Quota
+	// Metrics records Prometheus metrics (required; telemetry.NewMetrics(nil) in tests).
+	Metrics *telemetry.Metrics
+	// Tracer starts one span per request (default: no-op).
+	Tracer trace.Tracer
 	// FinishTimeout bounds the bookkeeping done after a stream ends (accounting on
 	// a fresh context, since the stream's own context may be cancelled).
 	FinishTimeout time.Duration
@@ -46,6 +55,12 @@ var _ extprocv3.ExternalProcessorServer = (*Server)(nil)
 func New(opts Options) (*Server, error) {
 	if opts.Snapshot == nil {
 		return nil, errors.New("extproc: Options.Snapshot is required")
+	}
+	if opts.Quota == nil || opts.Metrics == nil {
+		return nil, errors.New("extproc: Options.Quota and Options.Metrics are required")
+	}
+	if opts.Tracer == nil {
+		opts.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -83,6 +98,8 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 	s.inflight.Add(1)
 	defer s.inflight.Done()
 
+	s.opts.Metrics.IncInflight()
+	defer s.opts.Metrics.DecInflight()
 	r := newRequest(s, s.opts.Snapshot())
 	defer func() {
 		// The stream context may be cancelled (client gone); accounting must still

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -25,18 +26,22 @@ func (g *Gateway) Reload() error {
 	}
 	var snap *policy.Snapshot
 	if err == nil {
-		snap, err = policy.Compile(cfg, policy.CompileOptions{Version: old.Version + 1, Previous: old})
+		snap, err = policy.Compile(cfg, policy.CompileOptions{Version: old.Version + 1, Previous: old, RouterObserver: routerObserver{g.metrics}})
 	}
 	if err != nil {
 		g.recordReload(false)
 		g.log.Error("config reload rejected; previous config stays in force", "version", old.Version, "error", err.Error())
 		return err
 	}
+	g.metrics.SetKnownLabels(knownLabels(snap))
 	g.snapshot.Store(snap)
+	publishBreakers(snap, g.metrics)
 	g.recordReload(true)
 	g.log.Info("config reloaded", "version", snap.Version)
 	return nil
 }
+
+var errReloadRejected = errors.New("config reload rejected")
 
 // checkImmutable rejects changes that only take effect on restart, so an
 // operator is never misled into thinking they applied.
@@ -70,6 +75,11 @@ func (g *Gateway) watchReloads(ctx context.Context) error {
 
 // recordReload counts a reload outcome (metrics are wired in telemetry).
 func (g *Gateway) recordReload(ok bool) {
+	var err error
+	if !ok {
+		err = errReloadRejected
+	}
+	g.metrics.ConfigReloaded(err, time.Now())
 	if ok {
 		g.reloads.ok.Add(1)
 	} else {

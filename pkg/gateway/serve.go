@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -25,6 +27,9 @@ import (
 	"github.com/llm-gateway/gateway/pkg/config"
 	"github.com/llm-gateway/gateway/pkg/extproc"
 	"github.com/llm-gateway/gateway/pkg/policy"
+	"github.com/llm-gateway/gateway/pkg/quota"
+	"github.com/llm-gateway/gateway/pkg/telemetry"
+	"github.com/llm-gateway/gateway/pkg/tokens"
 )
 
 // Options start a Gateway. Addresses override the config's, for tests.
@@ -55,6 +60,11 @@ type Gateway struct {
 	adminLn  net.Listener
 	done     chan error
 	shutdown time.Duration
+
+	metrics        *telemetry.Metrics
+	limiter        *quota.Limiter
+	closeStore     func() error
+	tracerShutdown func(context.Context) error
 }
 
 func serveCommand(ctx context.Context, args []string, stderr io.Writer) error {
@@ -90,14 +100,33 @@ func Start(ctx context.Context, opts Options) (*Gateway, error) {
 	if out == nil {
 		out = os.Stderr
 	}
-	log := newLogger(out, cfg.Telemetry.LogLevel)
-	snap, err := policy.Compile(cfg, policy.CompileOptions{Version: 1})
+	log := telemetry.NewLogger(out, cfg.Telemetry.LogLevel)
+	g := &Gateway{opts: opts, log: log, done: make(chan error, 2), shutdown: cfg.Server.ShutdownTimeout.D()}
+	if g.metrics, err = telemetry.NewMetrics(prometheus.NewRegistry()); err != nil {
+		return nil, err
+	}
+	g.metrics.SetBuildInfo("")
+	snap, err := policy.Compile(cfg, policy.CompileOptions{Version: 1, RouterObserver: routerObserver{g.metrics}})
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{opts: opts, log: log, done: make(chan error, 2), shutdown: cfg.Server.ShutdownTimeout.D()}
 	g.snapshot.Store(snap)
-	g.ext, err = extproc.New(extproc.Options{Snapshot: g.snapshot.Load, Logger: log})
+	g.metrics.SetKnownLabels(knownLabels(snap))
+	publishBreakers(snap, g.metrics)
+	// Build the token table now so the first request does not pay for it.
+	tokens.EstimateText("warm up")
+	if g.limiter, g.closeStore, err = newLimiter(cfg, log, g.metrics); err != nil {
+		return nil, err
+	}
+	tp, tracerShutdown, err := telemetry.SetupTracing(ctx, telemetry.TracingOptions{})
+	if err != nil {
+		log.Warn("tracing disabled", "error", err.Error())
+	}
+	g.tracerShutdown = tracerShutdown
+	g.ext, err = extproc.New(extproc.Options{
+		Snapshot: g.snapshot.Load, Logger: log, Quota: g.limiter, Metrics: g.metrics,
+		Tracer: tp.Tracer("github.com/llm-gateway/gateway"),
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -115,6 +144,7 @@ func Start(ctx context.Context, opts Options) (*Gateway, error) {
 	if err := g.watchReloads(wctx); err != nil {
 		log.Warn("config file watch unavailable; reload with SIGHUP", "error", err.Error())
 	}
+	go g.budgetLoop(wctx, 15*time.Second)
 	g.ready.Store(true)
 	log.Info("gateway started", "grpc", g.grpcLn.Addr().String(), "admin", g.adminLn.Addr().String(),
 		"providers", len(cfg.Providers), "models", len(cfg.Models), "consumers", len(cfg.Consumers))
@@ -177,6 +207,8 @@ func (g *Gateway) startAdmin() {
 		}
 		io.WriteString(w, "ready\n")
 	})
+	mux.Handle("GET /metrics", g.metrics.Handler())
+	mux.HandleFunc("GET /admin/usage", g.handleUsage)
 	g.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := g.admin.Serve(g.adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -208,15 +240,16 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		g.grpc.Stop()
 	}
 	_ = g.ext.Wait(ctx)
+	if err := g.limiter.Close(ctx); err != nil {
+		g.log.Error("pending usage could not be flushed", "error", err.Error())
+	}
+	_ = g.closeStore()
+	if g.tracerShutdown != nil {
+		_ = g.tracerShutdown(ctx)
+	}
 	err := g.admin.Shutdown(ctx)
 	g.log.Info("gateway stopped")
 	return err
-}
-
-func newLogger(w io.Writer, level string) *slog.Logger {
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
 func firstNonEmpty(a, b string) string {

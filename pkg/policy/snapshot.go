@@ -10,6 +10,7 @@ import (
 
 	"github.com/llm-gateway/gateway/pkg/auth"
 	"github.com/llm-gateway/gateway/pkg/config"
+	"github.com/llm-gateway/gateway/pkg/guardrail"
 	"github.com/llm-gateway/gateway/pkg/router"
 )
 
@@ -26,6 +27,9 @@ type Snapshot struct {
 	Router *router.Router
 	// Version increases with each successful reload, for logs and metrics.
 	Version uint64
+
+	guardrail          *guardrail.Policy
+	consumerGuardrails map[string]*guardrail.Policy
 }
 
 // CompileOptions are the inputs of Compile besides the config.
@@ -95,6 +99,9 @@ func Compile(cfg *config.Config, opts CompileOptions) (*Snapshot, error) {
 	sort.Strings(s.ModelNames)
 	for _, p := range cfg.Providers {
 		s.Providers[p.Name] = &Provider{Provider: p, APIKey: cfg.ProviderKey(p.Name)}
+	}
+	if err := s.compileGuardrails(cfg); err != nil {
+		return nil, err
 	}
 	ropts := routerOptions(cfg)
 	ropts.Observer, ropts.Now, ropts.Rand = opts.RouterObserver, opts.Now, opts.Rand

@@ -100,3 +100,9 @@ func (m *Metrics) ConfigReloaded(err error, at time.Time) {
 	m.reloadOK.Inc()
 	m.lastReloadSuccess.Set(float64(at.UnixNano()) / 1e9)
 }
+
+// QuotaStoreError counts a failed or refused quota store call whose latency was
+// reported separately.
+func (m *Metrics) QuotaStoreError(operation string) {
+	m.storeErrors.WithLabelValues(operation).Inc()
+}

@@ -1,0 +1,87 @@
+package extproc
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+
+	"github.com/llm-gateway/gateway/pkg/openai"
+	"github.com/llm-gateway/gateway/pkg/quota"
+	"github.com/llm-gateway/gateway/pkg/telemetry"
+	"github.com/llm-gateway/gateway/pkg/tokens"
+)
+
+// Quota is the admission control the sidecar needs; *quota.Limiter implements it.
+type Quota interface {
+	AdmitRequest(ctx context.Context, s quota.Subject) (quota.Decision, error)
+	Reserve(ctx context.Context, s quota.Subject, tokens int64) (*quota.Reservation, quota.Decision, error)
+	Reconcile(ctx context.Context, r *quota.Reservation, actualTokens int64) error
+}
+
+var _ Quota = (*quota.Limiter)(nil)
+
+// admitRequest counts the request against the consumer's request rate before the
+// body is read. It returns a rejection, or nil to continue.
+func (r *request) admitRequest(ctx context.Context) *extprocv3.ProcessingResponse {
+	d, err := r.srv.opts.Quota.AdmitRequest(ctx, r.consumer.Subject(""))
+	return r.quotaAnswer(d, err)
+}
+
+// reserveTokens estimates the request's cost (prompt + maximum output) and
+// reserves it atomically against every token limit and the concurrency limit.
+func (r *request) reserveTokens(ctx context.Context) *extprocv3.ProcessingResponse {
+	msgs := make([]tokens.Message, len(r.chat.Messages))
+	for i, m := range r.chat.Messages {
+		msgs[i] = tokens.Message{Role: m.Role, Name: m.Name, Content: m.Text, ExtraBytes: m.ExtraBytes}
+	}
+	// Tool definitions become prompt tokens too; a byte is a safe upper bound.
+	r.promptEstimate = int64(tokens.EstimateChat(msgs) + r.chat.ToolsBytes)
+	maxOut := r.chat.MaxOutputTokens
+	if maxOut == 0 {
+		maxOut = r.snap.Config.Quota.DefaultMaxOutputTokens
+	}
+	res, d, err := r.srv.opts.Quota.Reserve(ctx, r.consumer.Subject(r.chat.Model), r.promptEstimate+maxOut*r.chat.N)
+	if resp := r.quotaAnswer(d, err); resp != nil {
+		return resp
+	}
+	r.reservation = res
+	return nil
+}
+
+// quotaAnswer turns a decision into a 429/503, or keeps its rate-limit headers
+// for the response when allowed.
+func (r *request) quotaAnswer(d quota.Decision, err error) *extprocv3.ProcessingResponse {
+	if err != nil {
+		r.metrics().QuotaRejected(r.consumer.ID, telemetry.RejectStoreUnavailable)
+		if errors.Is(err, quota.ErrUnavailable) {
+			return r.reject(openai.ServiceUnavailable("quota_unavailable", "The gateway cannot check your quota right now. Please retry shortly."),
+				"quota_unavailable", [][2]string{{"retry-after", "1"}})
+		}
+		r.log.Error("quota check failed", "error", err.Error())
+		return r.reject(openai.ServerError("The gateway failed to check your quota."), "quota_error", nil)
+	}
+	r.rateHeaders = d.Headers()
+	if d.Allowed {
+		return nil
+	}
+	r.metrics().QuotaRejected(r.consumer.ID, rejectReason(d))
+	e := &openai.Error{Status: http.StatusTooManyRequests, Type: d.ErrorType(), Code: d.Code, Message: d.Message()}
+	return r.reject(e, "quota_"+string(d.Kind)+"_"+string(d.Period), d.Headers())
+}
+
+func rejectReason(d quota.Decision) telemetry.RejectReason {
+	switch {
+	case d.Period == quota.PeriodConcurrent:
+		return telemetry.RejectConcurrency
+	case d.Kind == quota.KindRequests:
+		return telemetry.RejectRequestsPerMinute
+	case d.Period == quota.PeriodDay:
+		return telemetry.RejectTokensPerDay
+	case d.Period == quota.PeriodMonth:
+		return telemetry.RejectTokensPerMonth
+	default:
+		return telemetry.RejectTokensPerMinute
+	}
+}

@@ -1,0 +1,76 @@
+package gateway
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/llm-gateway/gateway/pkg/config"
+	"github.com/llm-gateway/gateway/pkg/quota"
+	"github.com/llm-gateway/gateway/pkg/telemetry"
+)
+
+// newLimiter builds the quota limiter on the configured store.
+func newLimiter(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics) (*quota.Limiter, func() error, error) {
+	q := cfg.Quota
+	var store quota.Store = quota.NewMemoryStore()
+	closeStore := func() error { return nil }
+	if q.Store == "redis" {
+		client := redis.NewUniversalClient(&redis.UniversalOptions{
+			Addrs:         q.Redis.Addrs,
+			MasterName:    q.Redis.MasterName,
+			IsClusterMode: q.Redis.Cluster,
+			Username:      q.Redis.Username,
+			Password:      cfg.RedisPassword(),
+			DB:            q.Redis.DB,
+			PoolSize:      q.Redis.PoolSize,
+			TLSConfig:     tlsConfig(q.Redis.TLS),
+			// The limiter bounds every call; let go-redis honour that deadline
+			// rather than holding the connection for its own timeouts.
+			ContextTimeoutEnabled: true,
+			DialTimeout:           time.Second,
+		})
+		rs, err := quota.NewRedisStore(client, quota.RedisStoreOptions{KeyPrefix: q.Redis.KeyPrefix})
+		if err != nil {
+			client.Close()
+			return nil, nil, fmt.Errorf("quota store: %w", err)
+		}
+		store, closeStore = rs, client.Close
+	}
+	policy, err := quota.ParseFailurePolicy(q.FailurePolicy)
+	if err != nil {
+		return nil, nil, err
+	}
+	lim, err := quota.NewLimiter(quota.Options{
+		Store: store, FailurePolicy: policy, Timeout: q.Timeout.D(),
+		ReservationTTL: q.ReservationTTL.D(), PendingLimit: q.PendingLimit,
+		Logger: log, Observer: quotaObserver{m: m},
+	})
+	if err != nil {
+		closeStore()
+		return nil, nil, err
+	}
+	return lim, closeStore, nil
+}
+
+func tlsConfig(on bool) *tls.Config {
+	if !on {
+		return nil
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12}
+}
+
+// quotaObserver turns limiter events into metrics.
+type quotaObserver struct {
+	quota.NopObserver
+	m *telemetry.Metrics
+}
+
+func (o quotaObserver) StoreLatency(op string, d time.Duration) { o.m.ObserveQuotaStore(op, d, nil) }
+func (o quotaObserver) StoreError(op string, _ error)           { o.m.QuotaStoreError(op) }
+func (o quotaObserver) Fallback(string)                         { o.m.QuotaFallback() }
+func (o quotaObserver) PendingDepth(n int)                      { o.m.SetQuotaPending(n) }
+func (o quotaObserver) PendingDropped()                         { o.m.QuotaPendingDropped(1) }
