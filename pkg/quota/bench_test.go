@@ -8,7 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/llm-gateway/gateway/pkg/internal/testredis"
+	"github.com/llm-gateway/gateway/internal/testredis"
 )
 
 // roundTrips counts commands and pipelines sent to Redis.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/llm-gateway/gateway/pkg/internal/testredis"
+	"github.com/llm-gateway/gateway/internal/testredis"
 )
 
 // TestStoresAgree drives the memory store and the Redis scripts with the same

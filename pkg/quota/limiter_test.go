@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/llm-gateway/gateway/pkg/internal/testredis"
+	"github.com/llm-gateway/gateway/internal/testredis"
 )
 
 // outageLimiter is a limiter over a real redis-server with production-like

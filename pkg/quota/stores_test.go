@@ -7,7 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/llm-gateway/gateway/pkg/internal/testredis"
+	"github.com/llm-gateway/gateway/internal/testredis"
 )
 
 func TestMemoryStoreConformance(t *testing.T) {
