@@ -35,7 +35,6 @@ func (r *request) onRequestHeaders(ctx context.Context, h *extprocv3.HttpHeaders
 		return r.reject(openai.InvalidAPIKey(msg), "invalid_api_key", nil)
 	}
 	r.consumer = r.snap.Consumers[consumerID]
-	r.log = r.log.With("consumer", consumerID)
 
 	switch e := r.route(); e {
 	case endpointModels:

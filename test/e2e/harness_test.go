@@ -63,11 +63,17 @@ func configYAML(redisAddr, extra, failurePolicy string) string {
 server: {grpc_listen: "127.0.0.1:0", admin_listen: "127.0.0.1:0", shutdown_timeout: 5s}
 providers:
   - {name: mock, kind: vllm, cluster: mock, api_key_env: E2E_PROVIDER_KEY, timeout: 10s, max_retries: 1}
+  - name: flaky
+    cluster: mock
+    timeout: 5s
+    breaker: {failure_threshold: 2, open_for: 1m}
 models:
   - name: gpt-4o-mini
     deployments: [{provider: mock, model: mock-small}]
   - name: hidden-model
     deployments: [{provider: mock}]
+  - name: flaky-model
+    deployments: [{provider: flaky}]
 consumers:
   - id: demo
     key_sha256: ["` + sha(demoKey) + `"]
@@ -212,4 +218,39 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// postHeaders sends a chat request with extra client headers.
+func (s *stack) postHeaders(key, body string, headers map[string]string) (*http.Response, []byte) {
+	s.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, s.baseURL+"/v1/chat/completions", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+key)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+// waitLog waits (bounded) for the sidecar to log substr: the request line is
+// written when the ext_proc stream ends, just after the client got its answer.
+func (s *stack) waitLog(substr string) string {
+	s.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		logs := s.logs.String()
+		if strings.Contains(logs, substr) {
+			return logs
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("log never contained %q:\n%s", substr, logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
