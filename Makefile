@@ -5,7 +5,7 @@ GO    ?= go
 BIN   := bin
 GOTESTFLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test deps vet fmt-check unit fuzz bench load clean
+.PHONY: all build run test deps vet fmt-check unit fuzz bench load load-floor clean
 
 all: build
 
@@ -45,3 +45,11 @@ bench: deps
 
 clean:
 	rm -rf $(BIN)
+
+# ext_proc load: the load tool plays Envoy against the sidecar (loopback only,
+# bounded). `make load` measures the sidecar, `make load-floor` the trivial server.
+load: build
+	KEY=sk-gw-demo-ops ./scripts/bench-extproc.sh gateway
+
+load-floor: build
+	./scripts/bench-extproc.sh
