@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -41,6 +42,8 @@ type Options struct {
 	AdminListen string
 	// LogOutput receives the JSON logs (stderr when nil).
 	LogOutput io.Writer
+	// TracerProvider replaces the one built from OTEL_* variables (tests).
+	TracerProvider trace.TracerProvider
 }
 
 // Gateway is a running sidecar.
@@ -118,11 +121,15 @@ func Start(ctx context.Context, opts Options) (*Gateway, error) {
 	if g.limiter, g.closeStore, err = newLimiter(cfg, log, g.metrics); err != nil {
 		return nil, err
 	}
-	tp, tracerShutdown, err := telemetry.SetupTracing(ctx, telemetry.TracingOptions{})
-	if err != nil {
-		log.Warn("tracing disabled", "error", err.Error())
+	tp := opts.TracerProvider
+	if tp == nil {
+		var tracerShutdown func(context.Context) error
+		tp, tracerShutdown, err = telemetry.SetupTracing(ctx, telemetry.TracingOptions{})
+		if err != nil {
+			log.Warn("tracing disabled", "error", err.Error())
+		}
+		g.tracerShutdown = tracerShutdown
 	}
-	g.tracerShutdown = tracerShutdown
 	g.ext, err = extproc.New(extproc.Options{
 		Snapshot: g.snapshot.Load, Logger: log, Quota: g.limiter, Metrics: g.metrics,
 		Tracer: tp.Tracer("github.com/llm-gateway/gateway"),

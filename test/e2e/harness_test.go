@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
@@ -49,6 +51,7 @@ type stackOptions struct {
 	redis          *testredis.Server // share one Redis between stacks
 	mock           *mock
 	failurePolicy  string
+	tracer         trace.TracerProvider
 }
 
 func sha(key string) string {
@@ -115,7 +118,7 @@ func startStack(t *testing.T, o stackOptions) *stack {
 		}
 		return ""
 	}, ReadFile: os.ReadFile}
-	gw, err := gateway.Start(t.Context(), gateway.Options{ConfigPath: path, Env: env, LogOutput: s.logs})
+	gw, err := gateway.Start(t.Context(), gateway.Options{ConfigPath: path, Env: env, LogOutput: s.logs, TracerProvider: o.tracer})
 	if err != nil {
 		t.Fatal(err)
 	}
