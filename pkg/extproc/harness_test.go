@@ -54,8 +54,8 @@ consumers:
 	return cfg
 }
 
-// startServer runs the ext_proc server on a real loopback gRPC listener.
-func startServer(t testing.TB, cfg *config.Config) extprocv3.ExternalProcessorClient {
+// newTestServer builds the ext_proc server with an in-memory quota store.
+func newTestServer(t testing.TB, cfg *config.Config) *Server {
 	t.Helper()
 	snap, err := policy.Compile(cfg, policy.CompileOptions{Version: 1})
 	if err != nil {
@@ -73,6 +73,13 @@ func startServer(t testing.TB, cfg *config.Config) extprocv3.ExternalProcessorCl
 	if err != nil {
 		t.Fatal(err)
 	}
+	return srv
+}
+
+// startServer runs the ext_proc server on a real loopback gRPC listener.
+func startServer(t testing.TB, cfg *config.Config) extprocv3.ExternalProcessorClient {
+	t.Helper()
+	srv := newTestServer(t, cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -2,9 +2,11 @@ package openai
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
+
+	"github.com/tidwall/gjson"
 )
 
 // ChatRequest is what the gateway needs to know of a chat completion request. The
@@ -51,19 +53,32 @@ var validRoles = map[string]bool{
 
 // ParseChatRequest validates a /v1/chat/completions body. A validation failure is
 // returned as an *Error (400) naming the offending field.
+//
+// The body is validated once, then walked with gjson without re-validating each
+// nested value (encoding/json re-scans every RawMessage it decodes, which made
+// parsing the hot path's largest cost). Objects the gateway inspects must not
+// repeat a key: parsers disagree on which duplicate wins, and a client could
+// otherwise show the gateway one model or prompt and the provider another.
 func ParseChatRequest(body []byte) (*ChatRequest, *Error) {
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(body, &top); err != nil {
-		if len(bytes.TrimSpace(body)) == 0 {
-			return nil, InvalidRequest("", "We could not parse the JSON body of your request: the body is empty. Expected a JSON object.")
-		}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, InvalidRequest("", "We could not parse the JSON body of your request: the body is empty. Expected a JSON object.")
+	}
+	if !gjson.ValidBytes(body) {
 		return nil, InvalidRequest("", "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload.)")
 	}
-	req := &ChatRequest{N: 1}
-	if e := parseModel(top, req); e != nil {
+	root := gjson.ParseBytes(body)
+	if !root.IsObject() {
+		return nil, InvalidRequest("", "We could not parse the JSON body of your request: expected a JSON object.")
+	}
+	top, e := fields(root, "", "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "n", "tools", "functions")
+	if e != nil {
 		return nil, e
 	}
-	if e := parseMessages(top["messages"], req); e != nil {
+	req := &ChatRequest{N: 1}
+	if e := parseModel(top[0], req); e != nil {
+		return nil, e
+	}
+	if e := parseMessages(top[1], req); e != nil {
 		return nil, e
 	}
 	if e := parseOptions(top, req); e != nil {
@@ -72,191 +87,230 @@ func ParseChatRequest(body []byte) (*ChatRequest, *Error) {
 	return req, nil
 }
 
-func parseModel(top map[string]json.RawMessage, req *ChatRequest) *Error {
-	raw, ok := top["model"]
-	if !ok || isNull(raw) {
+// fields returns the values of the named keys of obj (zero Results when absent)
+// and rejects any repeated key.
+func fields(obj gjson.Result, path string, names ...string) ([]gjson.Result, *Error) {
+	out := make([]gjson.Result, len(names))
+	var seen [16]bool
+	var dup string
+	var count int
+	obj.ForEach(func(k, v gjson.Result) bool {
+		count++
+		for i, n := range names {
+			if k.Str == n {
+				if seen[i] {
+					dup = n
+					return false
+				}
+				seen[i] = true
+				out[i] = v
+			}
+		}
+		return true
+	})
+	if dup != "" {
+		return nil, InvalidRequest(join(path, dup), "Duplicate key '"+join(path, dup)+"' in the JSON body.")
+	}
+	return out, nil
+}
+
+func join(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+func present(v gjson.Result) bool { return v.Exists() && v.Type != gjson.Null }
+
+func parseModel(v gjson.Result, req *ChatRequest) *Error {
+	if !present(v) {
 		return InvalidRequest("model", "you must provide a model parameter")
 	}
-	if err := json.Unmarshal(raw, &req.Model); err != nil {
+	if v.Type != gjson.String {
 		return wrongType("model", "a string")
 	}
-	if req.Model == "" {
+	if req.Model = v.Str; req.Model == "" {
 		return InvalidRequest("model", "you must provide a model parameter")
 	}
 	return nil
 }
 
-func parseMessages(raw json.RawMessage, req *ChatRequest) *Error {
-	if raw == nil || isNull(raw) {
+func parseMessages(v gjson.Result, req *ChatRequest) *Error {
+	if !present(v) {
 		return InvalidRequest("messages", "Missing required parameter: 'messages'.")
 	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
+	if !v.IsArray() {
 		return wrongType("messages", "an array")
 	}
-	if len(items) == 0 {
-		return InvalidRequest("messages", "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.")
-	}
-	req.Messages = make([]Message, 0, len(items))
-	for i, item := range items {
-		m, e := parseMessage(item, "messages["+strconv.Itoa(i)+"]")
-		if e != nil {
-			return e
+	var err *Error
+	i := 0
+	v.ForEach(func(_, item gjson.Result) bool {
+		var m Message
+		m, err = parseMessage(item, "messages["+strconv.Itoa(i)+"]")
+		if err != nil {
+			return false
 		}
 		req.Messages = append(req.Messages, m)
+		i++
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	if len(req.Messages) == 0 {
+		return InvalidRequest("messages", "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.")
 	}
 	return nil
 }
 
-type wireMessage struct {
-	Role         *json.RawMessage `json:"role"`
-	Name         json.RawMessage  `json:"name"`
-	Content      json.RawMessage  `json:"content"`
-	ToolCalls    json.RawMessage  `json:"tool_calls"`
-	FunctionCall json.RawMessage  `json:"function_call"`
-}
-
-type contentPart struct {
-	Type string          `json:"type"`
-	Text *string         `json:"text"`
-	Rest json.RawMessage `json:"-"`
-}
-
-func parseMessage(raw json.RawMessage, path string) (Message, *Error) {
-	var w wireMessage
-	if err := json.Unmarshal(raw, &w); err != nil {
-		return Message{}, wrongType(path, "an object")
-	}
+func parseMessage(item gjson.Result, path string) (Message, *Error) {
 	var m Message
-	if w.Role == nil || isNull(*w.Role) {
+	if !item.IsObject() {
+		return m, wrongType(path, "an object")
+	}
+	f, e := fields(item, path, "role", "name", "content", "tool_calls", "function_call")
+	if e != nil {
+		return m, e
+	}
+	role, name, content := f[0], f[1], f[2]
+	if !present(role) {
 		return m, InvalidRequest(path+".role", "Missing required parameter: '"+path+".role'.")
 	}
-	if err := json.Unmarshal(*w.Role, &m.Role); err != nil {
+	if role.Type != gjson.String {
 		return m, wrongType(path+".role", "a string")
 	}
+	m.Role = role.Str
 	if !validRoles[m.Role] {
 		return m, InvalidRequest(path+".role", fmt.Sprintf("Invalid value: '%s'. Supported values are: 'system', 'developer', 'user', 'assistant', 'tool' and 'function'.", m.Role))
 	}
-	if w.Name != nil && !isNull(w.Name) {
-		if err := json.Unmarshal(w.Name, &m.Name); err != nil {
+	if present(name) {
+		if name.Type != gjson.String {
 			return m, wrongType(path+".name", "a string")
 		}
+		m.Name = name.Str
 	}
-	if e := parseContent(w.Content, path+".content", &m); e != nil {
+	if e := parseContent(content, path+".content", &m); e != nil {
 		return m, e
 	}
-	m.ExtraBytes += len(w.ToolCalls) + len(w.FunctionCall)
-	if m.Role != "assistant" && (w.Content == nil || isNull(w.Content)) {
+	m.ExtraBytes += len(f[3].Raw) + len(f[4].Raw)
+	if m.Role != "assistant" && !present(content) {
 		return m, InvalidRequest(path+".content", "Missing required parameter: '"+path+".content'.")
 	}
 	return m, nil
 }
 
-func parseContent(raw json.RawMessage, path string, m *Message) *Error {
-	if raw == nil || isNull(raw) {
+func parseContent(v gjson.Result, path string, m *Message) *Error {
+	switch {
+	case !present(v):
 		return nil
-	}
-	switch raw[0] {
-	case '"':
-		if err := json.Unmarshal(raw, &m.Text); err != nil {
-			return wrongType(path, "a string or an array of content parts")
-		}
+	case v.Type == gjson.String:
+		m.Text = v.Str
 		return nil
-	case '[':
-		var parts []json.RawMessage
-		if err := json.Unmarshal(raw, &parts); err != nil {
-			return wrongType(path, "a string or an array of content parts")
-		}
-		var text bytes.Buffer
-		for i, p := range parts {
-			var part contentPart
-			pp := path + "[" + strconv.Itoa(i) + "]"
-			if err := json.Unmarshal(p, &part); err != nil {
-				return wrongType(pp, "an object")
-			}
-			if part.Type == "" {
-				return InvalidRequest(pp+".type", "Missing required parameter: '"+pp+".type'.")
-			}
-			if part.Type == "text" {
-				if part.Text == nil {
-					return InvalidRequest(pp+".text", "Missing required parameter: '"+pp+".text'.")
-				}
-				if text.Len() > 0 {
-					text.WriteByte('\n')
-				}
-				text.WriteString(*part.Text)
-				continue
-			}
-			m.ExtraBytes += len(p)
-		}
-		m.Text = text.String()
-		return nil
-	default:
+	case !v.IsArray():
 		return wrongType(path, "a string or an array of content parts")
 	}
+	var text strings.Builder
+	var err *Error
+	i := 0
+	v.ForEach(func(_, p gjson.Result) bool {
+		pp := path + "[" + strconv.Itoa(i) + "]"
+		i++
+		if !p.IsObject() {
+			err = wrongType(pp, "an object")
+			return false
+		}
+		f, e := fields(p, pp, "type", "text")
+		if e != nil {
+			err = e
+			return false
+		}
+		if f[0].Type != gjson.String || f[0].Str == "" {
+			err = InvalidRequest(pp+".type", "Missing required parameter: '"+pp+".type'.")
+			return false
+		}
+		if f[0].Str != "text" {
+			m.ExtraBytes += len(p.Raw)
+			return true
+		}
+		if f[1].Type != gjson.String {
+			err = InvalidRequest(pp+".text", "Missing required parameter: '"+pp+".text'.")
+			return false
+		}
+		if text.Len() > 0 {
+			text.WriteByte('\n')
+		}
+		text.WriteString(f[1].Str)
+		return true
+	})
+	m.Text = text.String()
+	return err
 }
 
-func parseOptions(top map[string]json.RawMessage, req *ChatRequest) *Error {
-	if raw, ok := top["stream"]; ok && !isNull(raw) {
-		if err := json.Unmarshal(raw, &req.Stream); err != nil {
+// parseOptions reads the options at top[2:] (see ParseChatRequest's field list).
+func parseOptions(top []gjson.Result, req *ChatRequest) *Error {
+	if v := top[2]; present(v) {
+		if v.Type != gjson.True && v.Type != gjson.False {
 			return wrongType("stream", "a boolean")
 		}
+		req.Stream = v.Bool()
 	}
-	if raw, ok := top["stream_options"]; ok && !isNull(raw) {
-		var so struct {
-			IncludeUsage *json.RawMessage `json:"include_usage"`
-		}
-		if err := json.Unmarshal(raw, &so); err != nil {
+	if v := top[3]; present(v) {
+		if !v.IsObject() {
 			return wrongType("stream_options", "an object")
 		}
-		if so.IncludeUsage != nil && !isNull(*so.IncludeUsage) {
-			if err := json.Unmarshal(*so.IncludeUsage, &req.IncludeUsage); err != nil {
+		f, e := fields(v, "stream_options", "include_usage")
+		if e != nil {
+			return e
+		}
+		if iu := f[0]; present(iu) {
+			if iu.Type != gjson.True && iu.Type != gjson.False {
 				return wrongType("stream_options.include_usage", "a boolean")
 			}
+			req.IncludeUsage = iu.Bool()
 		}
 	}
-	for _, name := range []string{"max_tokens", "max_completion_tokens"} {
-		raw, ok := top[name]
-		if !ok || isNull(raw) {
+	for i, name := range []string{"max_tokens", "max_completion_tokens"} {
+		v := top[4+i]
+		if !present(v) {
 			continue
 		}
-		v, e := positiveInt(raw, name)
+		n, e := positiveInt(v, name)
 		if e != nil {
 			return e
 		}
 		if name == "max_completion_tokens" || req.MaxOutputTokens == 0 {
-			req.MaxOutputTokens = v
+			req.MaxOutputTokens = n
 		}
 	}
-	if raw, ok := top["n"]; ok && !isNull(raw) {
-		v, e := positiveInt(raw, "n")
+	if v := top[6]; present(v) {
+		n, e := positiveInt(v, "n")
 		if e != nil {
 			return e
 		}
-		if v > 128 {
-			return InvalidRequest("n", fmt.Sprintf("Invalid 'n': integer above maximum value. Expected a value <= 128, but got %d instead.", v))
+		if n > 128 {
+			return InvalidRequest("n", fmt.Sprintf("Invalid 'n': integer above maximum value. Expected a value <= 128, but got %d instead.", n))
 		}
-		req.N = v
+		req.N = n
 	}
-	req.ToolsBytes = len(top["tools"]) + len(top["functions"])
+	req.ToolsBytes = len(top[7].Raw) + len(top[8].Raw)
 	return nil
 }
 
-func positiveInt(raw json.RawMessage, name string) (int64, *Error) {
-	var v int64
-	if err := json.Unmarshal(raw, &v); err != nil {
+func positiveInt(v gjson.Result, name string) (int64, *Error) {
+	if v.Type != gjson.Number {
 		return 0, wrongType(name, "an integer")
 	}
-	if v < 1 {
-		return 0, InvalidRequest(name, fmt.Sprintf("Invalid '%s': integer below minimum value. Expected a value >= 1, but got %d instead.", name, v))
+	n, err := strconv.ParseInt(v.Raw, 10, 64)
+	if err != nil {
+		return 0, wrongType(name, "an integer")
 	}
-	return v, nil
+	if n < 1 {
+		return 0, InvalidRequest(name, fmt.Sprintf("Invalid '%s': integer below minimum value. Expected a value >= 1, but got %d instead.", name, n))
+	}
+	return n, nil
 }
 
 func wrongType(param, want string) *Error {
 	return InvalidRequest(param, fmt.Sprintf("Invalid type for '%s': expected %s.", param, want))
-}
-
-func isNull(raw json.RawMessage) bool {
-	return string(bytes.TrimSpace(raw)) == "null"
 }

@@ -36,6 +36,11 @@ func TestParseChatRequestErrors(t *testing.T) {
 		{`{"model":"m","messages":[{"role":"user","content":"x"}],"n":1000}`, "n"},
 		{`{"model":"m","messages":[{"role":"user","content":"x"}],"max_completion_tokens":-1}`, "max_completion_tokens"},
 		{`{"model":"m","messages":[{"role":"user","content":"x"}],"stream_options":{"include_usage":"y"}}`, "stream_options.include_usage"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":1.5}`, "max_tokens"},
+		// Duplicate keys: parsers disagree on which wins, so they are refused.
+		{`{"model":"allowed","model":"other","messages":[{"role":"user","content":"x"}]}`, "model"},
+		{`{"model":"m","messages":[{"role":"user","content":"clean","content":"banned"}]}`, "messages[0].content"},
+		{`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"a","text":"b"}]}]}`, "messages[0].content[0].text"},
 	}
 	for _, tt := range tests {
 		_, e := ParseChatRequest([]byte(tt.body))
