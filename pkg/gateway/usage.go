@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llm-gateway/gateway/pkg/openai"
 	"github.com/llm-gateway/gateway/pkg/quota"
 	"github.com/llm-gateway/gateway/pkg/telemetry"
 )
@@ -20,26 +21,28 @@ func (g *Gateway) handleUsage(w http.ResponseWriter, r *http.Request) {
 	token := snap.Config.AdminToken()
 	got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusUnauthorized)
-		w.Write([]byte(`{"error":{"message":"admin token required","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}`))
+		writeError(w, openai.InvalidAPIKey("A valid admin token is required."))
 		return
 	}
 	c := snap.Consumers[r.URL.Query().Get("consumer")]
 	if c == nil {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusNotFound)
-		w.Write([]byte(`{"error":{"message":"unknown consumer","type":"invalid_request_error","param":"consumer","code":null}}`))
+		writeError(w, &openai.Error{Status: http.StatusNotFound, Type: openai.TypeInvalidRequest, Param: "consumer", Message: "Unknown consumer."})
 		return
 	}
 	report, err := g.limiter.Usage(r.Context(), c.Subject(""))
 	if err != nil {
-		http.Error(w, `{"error":{"message":"quota store unavailable","type":"service_unavailable","param":null,"code":"quota_unavailable"}}`, http.StatusServiceUnavailable)
+		writeError(w, openai.ServiceUnavailable("quota_unavailable", "The quota store is unavailable."))
 		return
 	}
 	g.publishBudget(c.ID, report.Usage)
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(report)
+}
+
+func writeError(w http.ResponseWriter, e *openai.Error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(e.Status)
+	w.Write(e.Body())
 }
 
 func (g *Gateway) publishBudget(consumer string, u quota.ScopeUsage) {
