@@ -49,7 +49,7 @@ clean:
 # ext_proc load: the load tool plays Envoy against the sidecar (loopback only,
 # bounded). `make load` measures the sidecar, `make load-floor` the trivial server.
 load: build
-	KEY=sk-gw-demo-ops ./scripts/bench-extproc.sh gateway
+	./scripts/bench-extproc.sh gateway
 
 load-floor: build
 	./scripts/bench-extproc.sh

@@ -6,15 +6,22 @@
 #
 #   scripts/bench-extproc.sh            # the trivial CONTINUE server: the floor
 #   scripts/bench-extproc.sh gateway    # our sidecar, config/gateway.local.yaml
+#                                       # plus Redis quotas (QUOTA=redis, default)
 #
 # Environment: N (20000 requests a run), CONCURRENCY (32), CONNECTIONS (2),
 # CHUNKS (100), PROMPT_BYTES (1024), WARMUP (1000 requests, not reported),
 # DURATION (120s bound a run), KEY and MODEL (the local demo key and model),
 # LATENCY_N (2000 requests at concurrency 1: latency without queueing, since
 # at CONCURRENCY the cores are saturated and latencies are mostly queueing).
-# With quotas enforced, the demo key's limits (120 requests/minute) turn most
-# requests into 429s, which measures the rejection path; KEY=sk-gw-demo-ops
-# (no limits in config/gateway.local.yaml) measures the full path.
+# QUOTA=redis (the default for the gateway) starts a throwaway redis-server on
+# REDIS_PORT (6391) and adds a consumer "bench" (key sk-gw-bench-local-only)
+# whose limits (every kind: requests and tokens per minute, tokens per day and
+# month, concurrency) are enforced in Redis but high enough never to reject, so
+# every request pays the full quota path: three Redis round trips. QUOTA=memory
+# keeps config/gateway.local.yaml's in-memory store. The demo key's low limits
+# (120 requests/minute) would measure the 429 path instead.
+# PPROF=1 takes a 10 s CPU profile of the server during the JSON and SSE runs
+# (.run/cpu-<target>-json.pprof, .run/cpu-<target>-sse.pprof).
 # The load tool and the server share this machine's cores: compare numbers
 # taken on the same machine only. JSON reports are kept in .run/.
 set -euo pipefail
@@ -30,11 +37,17 @@ PROMPT_BYTES=${PROMPT_BYTES:-1024}
 WARMUP=${WARMUP:-1000}
 DURATION=${DURATION:-120s}
 LATENCY_N=${LATENCY_N:-2000}
-KEY=${KEY:-sk-gw-demo-local-only}
+QUOTA=${QUOTA:-redis}
+REDIS_PORT=${REDIS_PORT:-6391}
+PPROF=${PPROF:-0}
+KEY=${KEY:-sk-gw-bench-local-only}
 MODEL=${MODEL:-gpt-4o-mini}
 mkdir -p "$BIN" "$LOGS"
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# shellcheck source=scripts/bench-config.sh
+source scripts/bench-config.sh
 
 case "$target" in
   trivial)
@@ -44,8 +57,11 @@ case "$target" in
     ;;
   gateway)
     port=50051
-    cmd=("$BIN/gateway" serve -config config/gateway.local.yaml)
     go build -o "$BIN/" ./cmd/extproc-load ./cmd/gateway
+    mkdir -p "$LOGS"
+    config="$LOGS/gateway.bench.yaml"
+    bench_config >"$config"
+    cmd=("$BIN/gateway" serve -config "$config")
     ;;
   *)
     echo "usage: $0 [trivial|gateway]" >&2
@@ -57,10 +73,25 @@ if port_open "$port"; then
   echo "127.0.0.1:$port is already in use; stop whatever listens there first" >&2
   exit 1
 fi
+redis_pid=
+if [ "$target" = gateway ] && [ "$QUOTA" = redis ]; then
+  if port_open "$REDIS_PORT"; then
+    echo "127.0.0.1:$REDIS_PORT is already in use; set REDIS_PORT to a free port" >&2
+    exit 1
+  fi
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    --logfile "$LOGS/bench-redis.log" &
+  redis_pid=$!
+  for _ in $(seq 1 50); do port_open "$REDIS_PORT" && break; sleep 0.1; done
+fi
 log="$LOGS/bench-$target.log"
 "${cmd[@]}" >"$log" 2>&1 &
 pid=$!
-stop_server() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+stop_server() {
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  if [ -n "$redis_pid" ]; then kill "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; fi
+}
 trap stop_server EXIT
 trap 'exit 130' INT TERM
 for _ in $(seq 1 100); do
@@ -88,13 +119,24 @@ summary() { # name report.json
       ", \(.server_cpu.cores | f) cores; load tool \(.client_cpu.per_request_us | f) µs/request"' "$2"
 }
 
-echo "target: $target (pid $pid) on 127.0.0.1:$port; N=$N concurrency=$CONCURRENCY connections=$CONNECTIONS chunks=$CHUNKS"
+echo "target: $target (pid $pid) on 127.0.0.1:$port; quota=$([ "$target" = gateway ] && echo "$QUOTA" || echo none); N=$N concurrency=$CONCURRENCY connections=$CONNECTIONS chunks=$CHUNKS"
 if [ "$WARMUP" -gt 0 ]; then
   load -n "$WARMUP" >/dev/null
   load -n "$WARMUP" -stream -chunks "$CHUNKS" >/dev/null
 fi
+# profile NAME: a 10 s CPU profile of the gateway, in the background, when PPROF=1.
+profile() {
+  if [ "$PPROF" = 1 ] && [ "$target" = gateway ]; then
+    (sleep 1; curl -sf -o "$LOGS/cpu-$target-$1.pprof" "http://127.0.0.1:9090/debug/pprof/profile?seconds=10") &
+  fi
+}
+profile json
 load -n "$N" >"$LOGS/bench-$target-json.json"
+wait_profile() { [ "$PPROF" = 1 ] && wait $! 2>/dev/null || true; }
+wait_profile
+profile sse
 load -n "$N" -stream -chunks "$CHUNKS" >"$LOGS/bench-$target-sse.json"
+wait_profile
 summary "JSON, concurrency $CONCURRENCY" "$LOGS/bench-$target-json.json"
 summary "SSE, $CHUNKS chunks, concurrency $CONCURRENCY" "$LOGS/bench-$target-sse.json"
 if [ "$LATENCY_N" -gt 0 ]; then

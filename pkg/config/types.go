@@ -64,6 +64,9 @@ type Server struct {
 	// AdminTokenEnv / AdminTokenFile name where the admin API token is read from.
 	AdminTokenEnv  string `json:"admin_token_env,omitempty"`
 	AdminTokenFile string `json:"admin_token_file,omitempty"`
+	// Pprof serves Go's profiler under /debug/pprof/ on the admin listener.
+	// Off by default: profiles expose internals and cost CPU while taken.
+	Pprof bool `json:"pprof,omitempty"`
 }
 
 // Provider is one upstream: an Envoy cluster speaking the OpenAI API.

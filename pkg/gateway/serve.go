@@ -216,6 +216,7 @@ func (g *Gateway) startAdmin() {
 	})
 	mux.Handle("GET /metrics", g.metrics.Handler())
 	mux.HandleFunc("GET /admin/usage", g.handleUsage)
+	mux.Handle("/debug/pprof/", g.pprofHandler())
 	g.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := g.admin.Serve(g.adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
