@@ -15,23 +15,18 @@ import (
 
 // Quota is the admission control the sidecar needs; *quota.Limiter implements it.
 type Quota interface {
-	AdmitRequest(ctx context.Context, s quota.Subject) (quota.Decision, error)
-	Reserve(ctx context.Context, s quota.Subject, tokens int64) (*quota.Reservation, quota.Decision, error)
+	AdmitAndReserve(ctx context.Context, s quota.Subject, tokens int64) (*quota.Reservation, quota.Decision, error)
 	Reconcile(ctx context.Context, r *quota.Reservation, actualTokens int64) error
 }
 
 var _ Quota = (*quota.Limiter)(nil)
 
-// admitRequest counts the request against the consumer's request rate before the
-// body is read. It returns a rejection, or nil to continue.
-func (r *request) admitRequest(ctx context.Context) *extprocv3.ProcessingResponse {
-	d, err := r.srv.opts.Quota.AdmitRequest(ctx, r.consumer.Subject(""))
-	return r.quotaAnswer(d, err)
-}
-
-// reserveTokens estimates the request's cost (prompt + maximum output) and
-// reserves it atomically against every token limit and the concurrency limit.
-func (r *request) reserveTokens(ctx context.Context) *extprocv3.ProcessingResponse {
+// admit estimates the request's cost (prompt + maximum output) and, in one
+// atomic store call, counts the request against every requests-per-minute
+// limit and reserves the cost against every token limit and the concurrency
+// limit: all or nothing, one Redis round trip. It runs once the body is read
+// (the cost depends on it) and before any provider is called.
+func (r *request) admit(ctx context.Context) *extprocv3.ProcessingResponse {
 	msgs := make([]tokens.Message, len(r.chat.Messages))
 	for i, m := range r.chat.Messages {
 		msgs[i] = tokens.Message{Role: m.Role, Name: m.Name, Content: m.Text, ExtraBytes: m.ExtraBytes}
@@ -42,7 +37,7 @@ func (r *request) reserveTokens(ctx context.Context) *extprocv3.ProcessingRespon
 	if maxOut == 0 {
 		maxOut = r.snap.Config.Quota.DefaultMaxOutputTokens
 	}
-	res, d, err := r.srv.opts.Quota.Reserve(ctx, r.consumer.Subject(r.chat.Model), r.promptEstimate+maxOut*r.chat.N)
+	res, d, err := r.srv.opts.Quota.AdmitAndReserve(ctx, r.consumer.Subject(r.chat.Model), r.promptEstimate+maxOut*r.chat.N)
 	if resp := r.quotaAnswer(d, err); resp != nil {
 		return resp
 	}

@@ -42,7 +42,7 @@ func (r *request) onRequestBody(ctx context.Context, b *extprocv3.HttpBody) *ext
 		return r.reject(&openai.Error{Status: 400, Type: openai.TypeInvalidRequest, Param: "messages", Code: "content_policy_violation",
 			Message: "Your request was rejected because it contains content that is not allowed by this gateway's policy."}, "content_policy_violation", nil)
 	}
-	if resp := r.reserveTokens(ctx); resp != nil {
+	if resp := r.admit(ctx); resp != nil {
 		return resp
 	}
 	if resp := r.selectDeployment(); resp != nil {

@@ -47,9 +47,6 @@ func (r *request) onRequestHeaders(ctx context.Context, h *extprocv3.HttpHeaders
 	if h.GetEndOfStream() {
 		return r.reject(openai.InvalidRequest("", "We could not parse the JSON body of your request: the body is empty. Expected a JSON object."), "empty_body", nil)
 	}
-	if resp := r.admitRequest(ctx); resp != nil {
-		return resp
-	}
 	if r.consumer.AllowPinHeader {
 		r.pinHint = hdr[PinHeader]
 	}

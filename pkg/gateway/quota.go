@@ -28,9 +28,12 @@ func newLimiter(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics) (*qu
 			DB:            q.Redis.DB,
 			PoolSize:      q.Redis.PoolSize,
 			TLSConfig:     tlsConfig(q.Redis.TLS),
-			// The limiter bounds every call; let go-redis honour that deadline
-			// rather than holding the connection for its own timeouts.
+			// The limiter bounds every call with a context deadline; go-redis
+			// must honour it rather than its own, longer timeouts.
 			ContextTimeoutEnabled: true,
+			// No client retries: a quota script retried after a lost answer may
+			// run twice. The limiter handles ambiguous failures itself.
+			MaxRetries: -1,
 			DialTimeout:           time.Second,
 		})
 		rs, err := quota.NewRedisStore(client, quota.RedisStoreOptions{KeyPrefix: q.Redis.KeyPrefix})

@@ -42,7 +42,7 @@ var benchSubject = Subject{
 func BenchmarkAdmitReserveReconcile(b *testing.B) {
 	srv := testredis.Start(b)
 	hook := &roundTrips{}
-	client := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true})
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true, MaxRetries: -1})
 	client.AddHook(hook)
 	b.Cleanup(func() { client.Close() })
 	redisStore, err := NewRedisStore(client, RedisStoreOptions{})

@@ -137,6 +137,7 @@ func runConformance(t *testing.T, f storeFactory) {
 		{"usage report", base, testUsageReport},
 		{"odd consumer and model names", base, testOddNames},
 		{"exact under concurrency across limiters", base, testExactness},
+		{"admit and reserve in one step", base, testAdmitAndReserve},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(newEnv(t, f, c.at)) })
@@ -431,4 +432,56 @@ func testExactness(e *env) {
 	run("concurrency", Subject{Consumer: "conc", Limits: Limits{MaxConcurrent: limit}}, reserve)
 	run("model tokens per minute", Subject{Consumer: "model", Model: "m",
 		ModelLimits: Limits{TokensPerMinute: 10 * limit}}, reserve)
+	run("admit and reserve: requests per minute", Subject{Consumer: "both", Limits: Limits{RequestsPerMinute: limit}},
+		func(l *Limiter, s Subject) (bool, error) {
+			r, _, err := l.AdmitAndReserve(e.ctx, s, 10)
+			return r != nil, err
+		})
+}
+
+// testAdmitAndReserve: one call counts the request (consumer and model
+// scopes) and reserves tokens, all or nothing, with the same decisions as
+// AdmitRequest followed by Reserve.
+func testAdmitAndReserve(e *env) {
+	s := subject(Limits{RequestsPerMinute: 2, TokensPerMinute: 100})
+	both := func(tokens int64) (*Reservation, Decision) {
+		e.t.Helper()
+		r, d, err := e.lim.AdmitAndReserve(e.ctx, s, tokens)
+		if err != nil {
+			e.t.Fatalf("AdmitAndReserve(%d): %v", tokens, err)
+		}
+		if (r != nil) != d.Allowed {
+			e.t.Fatalf("AdmitAndReserve(%d): reservation %v but Allowed %v", tokens, r != nil, d.Allowed)
+		}
+		return r, d
+	}
+	r, d := both(30)
+	if r == nil || d.Requests.Limit != 2 || d.Requests.Remaining != 1 || d.Tokens.Remaining != 70 {
+		e.t.Fatalf("first: %+v", d)
+	}
+	// Denied on tokens: the request is not counted either.
+	if _, d := both(80); d.Allowed || d.Kind != KindTokens {
+		e.t.Fatalf("over tokens: %+v", d)
+	}
+	e.wantUsed(s, "requests after a denied reservation", func(u UsageReport) int64 { return u.Usage.RequestsPerMinute.Used }, 1)
+	if r, _ := both(10); r == nil {
+		e.t.Fatal("second request denied")
+	}
+	_, d = both(1)
+	wantDecision(e.t, d, Decision{
+		Kind: KindRequests, Period: PeriodMinute, Code: CodeRateLimitExceeded,
+		Limit: 2, Used: 2, Requested: 1, RetryAfter: 50001 * time.Millisecond, ShouldRetry: true,
+		Requests: RateInfo{Limit: 2, Remaining: 0, Reset: 80001 * time.Millisecond},
+		Tokens:   RateInfo{Limit: 100, Remaining: 60, Reset: d.Tokens.Reset},
+	})
+	e.wantUsed(s, "tokens", func(u UsageReport) int64 { return u.Usage.TokensPerMinute.Used }, 40)
+	// The model scope counts its request once, as Reserve does.
+	m := subject(Limits{RequestsPerMinute: 10})
+	m.Consumer, m.Model, m.ModelLimits = "team-m", "gpt-x", Limits{RequestsPerMinute: 10}
+	if _, _, err := e.lim.AdmitAndReserve(e.ctx, m, 5); err != nil {
+		e.t.Fatal(err)
+	}
+	if u := e.usage(m); u.Usage.RequestsPerMinute.Used != 1 || u.ModelUsage.RequestsPerMinute.Used != 1 {
+		e.t.Errorf("requests counted: consumer %d model %d, want 1 and 1", u.Usage.RequestsPerMinute.Used, u.ModelUsage.RequestsPerMinute.Used)
+	}
 }

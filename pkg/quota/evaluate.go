@@ -23,8 +23,9 @@ type check struct {
 func (c check) over() bool { return c.limit > 0 && c.used+c.cost > c.limit }
 
 // scopeChecks lists a scope's Reserve checks. The requests-per-minute check is
-// active only where Reserve counts the request (the model scope); the
-// consumer's request rate was settled by CountRequest.
+// active only where Reserve counts the request: always in the model scope, in
+// the consumer scope when ReserveOp.CountRequest is set (otherwise the
+// consumer's request rate was settled by CountRequest).
 func scopeChecks(c ScopeCounts, l Limits, elapsed, tokens int64, countRequest bool) [5]check {
 	rpm := int64(0)
 	if countRequest {
@@ -73,10 +74,10 @@ func reserveDecision(op ReserveOp, res ReserveResult) Decision {
 		n = 2
 	}
 	for i, s := range scopes[:n] {
-		model := i == 1
-		checks := scopeChecks(s.counts, s.limits, elapsed, op.Tokens, model)
+		counted := i == 1 || op.CountRequest
+		checks := scopeChecks(s.counts, s.limits, elapsed, op.Tokens, counted)
 		d.Requests = tighter(d.Requests, windowRate(s.limits.RequestsPerMinute, s.counts.Requests, elapsed,
-			added(res.Allowed && model, 1)))
+			added(res.Allowed && counted, 1)))
 		d.Tokens = tighter(d.Tokens, windowRate(s.limits.TokensPerMinute, s.counts.Tokens, elapsed,
 			added(res.Allowed, op.Tokens)))
 		for j := range checks {

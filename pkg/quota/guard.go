@@ -39,16 +39,13 @@ func newBreaker(o BreakerOptions, log *slog.Logger, obs Observer) circuitbreaker
 // inline, without the timeout goroutine and the breaker.
 type nonBlocking interface{ nonBlocking() }
 
-type outcome[T any] struct {
-	v   T
-	err error
-}
-
 // call runs fn against the shared store, refused at once while the breaker is
-// open and abandoned after the timeout. The store call runs on its own
-// goroutine with a context detached from the caller's cancellation: the
-// timeout bounds the caller even if the client ignores context deadlines, and
-// a reservation the caller stopped waiting for is not cut off half-sent.
+// open and bounded by the timeout. The store call gets a context detached from
+// the caller's cancellation (a client that goes away does not cut a
+// reservation or a reconciliation off half-sent) with the timeout as its
+// deadline, which the store honours (see Store). It runs on the caller's
+// goroutine: a goroutine and a channel per call cost more CPU than the rest
+// of the call's Go code.
 func call[T any](l *Limiter, ctx context.Context, op string, fn func(context.Context, Store) (T, error)) (T, error) {
 	var zero T
 	if _, ok := l.store.(nonBlocking); ok {
@@ -60,28 +57,21 @@ func call[T any](l *Limiter, ctx context.Context, op string, fn func(context.Con
 	}
 	start := time.Now()
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.opts.Timeout)
-	defer cancel()
-	ch := make(chan outcome[T], 1)
-	go func() {
-		v, err := fn(cctx, l.store)
-		ch <- outcome[T]{v, err}
-	}()
-	var out outcome[T]
-	select {
-	case out = <-ch:
-	case <-cctx.Done():
-		out.err = fmt.Errorf("no answer within %v: %w", l.opts.Timeout, cctx.Err())
+	v, err := fn(cctx, l.store)
+	if err != nil && cctx.Err() != nil {
+		err = fmt.Errorf("no answer within %v: %w", l.opts.Timeout, err)
 	}
+	cancel()
 	l.obs.StoreLatency(op, time.Since(start))
-	if out.err != nil {
+	if err != nil {
 		l.breaker.RecordFailure()
-		l.obs.StoreError(op, out.err)
+		l.obs.StoreError(op, err)
 		// Bounded: once the breaker opens, refused calls are not logged.
-		l.log.Warn("quota store call failed", "op", op, "error", out.err.Error())
-		return zero, fmt.Errorf("%w: %s: %w", ErrUnavailable, op, out.err)
+		l.log.Warn("quota store call failed", "op", op, "error", err.Error())
+		return zero, fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
 	}
 	l.breaker.RecordSuccess()
-	return out.v, nil
+	return v, nil
 }
 
 // decided is an answer and where it came from.

@@ -99,6 +99,19 @@ func (l *Limiter) AdmitRequest(ctx context.Context, s Subject) (Decision, error)
 // tokens: the tightest tokens-per-minute window), so its Headers() are
 // complete for the response.
 func (l *Limiter) Reserve(ctx context.Context, s Subject, tokens int64) (*Reservation, Decision, error) {
+	return l.reserve(ctx, s, tokens, false)
+}
+
+// AdmitAndReserve is AdmitRequest and Reserve in one atomic store round trip:
+// the request counts against the consumer's requests per minute too, and
+// nothing is counted or reserved unless every limit admits it. The gateway
+// uses it once the body is read and the cost is known, which saves a round
+// trip per request over AdmitRequest at headers plus Reserve at the body.
+func (l *Limiter) AdmitAndReserve(ctx context.Context, s Subject, tokens int64) (*Reservation, Decision, error) {
+	return l.reserve(ctx, s, tokens, true)
+}
+
+func (l *Limiter) reserve(ctx context.Context, s Subject, tokens int64, countRequest bool) (*Reservation, Decision, error) {
 	if err := s.validate(); err != nil {
 		return nil, Decision{}, err
 	}
@@ -112,6 +125,7 @@ func (l *Limiter) Reserve(ctx context.Context, s Subject, tokens int64) (*Reserv
 	op := ReserveOp{
 		ID: l.opts.NewID(), Consumer: s.Consumer, Limits: s.Limits, Tokens: tokens, Now: now,
 		Deadline: now.Add(l.opts.ReservationTTL), ForgetAt: now.Add(2 * l.opts.ReservationTTL),
+		CountRequest: countRequest,
 	}
 	if s.Model != "" {
 		op.Model, op.ModelLimits = s.Model, s.ModelLimits

@@ -86,7 +86,7 @@ func (m *MemoryStore) Reserve(_ context.Context, op ReserveOp) (ReserveResult, e
 	cs := c.scope("")
 	cs.expire(now, p)
 	res := ReserveResult{Consumer: cs.counts(p)}
-	over := anyOver(scopeChecks(res.Consumer, op.Limits, elapsed, op.Tokens, false))
+	over := anyOver(scopeChecks(res.Consumer, op.Limits, elapsed, op.Tokens, op.CountRequest))
 	var ms *memScope
 	if op.Model != "" {
 		ms = c.scope(op.Model)
@@ -98,7 +98,7 @@ func (m *MemoryStore) Reserve(_ context.Context, op ReserveOp) (ReserveResult, e
 		return res, nil
 	}
 	res.Allowed = true
-	cs.reserve(op, p, false)
+	cs.reserve(op, p, op.CountRequest)
 	if ms != nil {
 		ms.reserve(op, p, true)
 	}

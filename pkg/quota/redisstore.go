@@ -40,8 +40,10 @@ type RedisStoreOptions struct {
 // (falling back to EVAL once per server), so each decision costs one round
 // trip and is atomic. All keys of a consumer share the {consumer} hash tag, so
 // a script's keys always live in one Cluster slot. The Limiter bounds every
-// call; give the client ContextTimeoutEnabled so a call it abandons also ends
-// promptly instead of holding a connection until the client's own timeouts.
+// call with a context deadline: give the client ContextTimeoutEnabled so it
+// honours that deadline, and MaxRetries -1, because a script retried after a
+// lost answer may run twice (counting a request or usage twice); the Limiter
+// handles ambiguous failures itself.
 type RedisStore struct {
 	client  redis.UniversalClient
 	prefix  string
@@ -102,7 +104,7 @@ func (r *RedisStore) Reserve(ctx context.Context, op ReserveOp) (ReserveResult, 
 		strconv.FormatInt(op.ForgetAt.UnixMilli(), 10)
 	args := append(scopeArgs(op.Now, p),
 		ttl.minute, ttl.day, ttl.month, max(op.ForgetAt.UnixMilli()-nowMs, 0)+minuteMs,
-		op.ID, op.Tokens, op.Deadline.UnixMilli(), rec, op.ForgetAt.UnixMilli()+minuteMs)
+		op.ID, op.Tokens, op.Deadline.UnixMilli(), rec, op.ForgetAt.UnixMilli()+minuteMs, flag(op.CountRequest))
 	args = appendLimits(args, op.Limits)
 	if op.Model != "" {
 		args = appendLimits(args, op.ModelLimits)
@@ -130,11 +132,7 @@ func (r *RedisStore) Reconcile(ctx context.Context, op ReconcileOp) error {
 		keys = append(keys, k.counter("tk", op.Periods.Minute), k.counter("d", op.Periods.Day),
 			k.counter("mo", op.Periods.Month), k.fixed("res"), k.fixed("live"), k.fixed("exp"))
 	}
-	retry := 0
-	if op.Retry {
-		retry = 1
-	}
-	if err := r.settle.Run(ctx, r.client, keys, op.ID, op.Actual, retry,
+	if err := r.settle.Run(ctx, r.client, keys, op.ID, op.Actual, flag(op.Retry),
 		ttl.minute, ttl.day, ttl.month, op.Now.UnixMilli()).Err(); err != nil {
 		return fmt.Errorf("quota: redis reconcile: %w", err)
 	}
@@ -175,6 +173,14 @@ func (r *RedisStore) scopeKeys(consumer, model string, p Periods) []string {
 			k.fixed("res"), k.fixed("live"), k.fixed("exp"))
 	}
 	return keys
+}
+
+// flag is a boolean script argument.
+func flag(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func scopeModels(model string) []string {

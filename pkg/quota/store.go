@@ -7,8 +7,10 @@ import (
 
 // Store keeps quota counters. Each method is one atomic decision: concurrent
 // callers, in this process or in other replicas sharing the store, never see a
-// half-applied operation. Stores do not bound their own latency; the Limiter
-// does. Implementations: RedisStore (shared) and MemoryStore (one replica).
+// half-applied operation. The Limiter bounds every call with a context
+// deadline; a store must return promptly once its context is done (RedisStore
+// needs a client with ContextTimeoutEnabled). Implementations: RedisStore
+// (shared) and MemoryStore (one replica).
 type Store interface {
 	// CountRequest adds one request to the consumer's requests-per-minute
 	// window if it stays within op.Limit (0 = unlimited).
@@ -51,6 +53,10 @@ type ReserveOp struct {
 	// ForgetAt is when the record of an expired reservation is dropped; until
 	// then a late Reconcile still charges the actual usage.
 	ForgetAt time.Time
+	// CountRequest also counts the request against the consumer scope's
+	// requests per minute, as CountRequest would, in the same atomic step.
+	// (The model scope's request is always counted by Reserve.)
+	CountRequest bool
 }
 
 // ScopeCounts are one scope's counters as seen by a store operation, after

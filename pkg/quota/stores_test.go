@@ -20,7 +20,7 @@ func TestMemoryStoreConformance(t *testing.T) {
 func TestRedisStoreConformance(t *testing.T) {
 	srv := testredis.Start(t)
 	runConformance(t, redisFactory(func(t *testing.T) redis.UniversalClient {
-		c := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true})
+		c := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true, MaxRetries: -1})
 		t.Cleanup(func() { c.Close() })
 		return c
 	}))
@@ -29,7 +29,7 @@ func TestRedisStoreConformance(t *testing.T) {
 func TestRedisClusterConformance(t *testing.T) {
 	cluster := testredis.StartCluster(t, 3)
 	runConformance(t, redisFactory(func(t *testing.T) redis.UniversalClient {
-		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cluster.Addrs(), ContextTimeoutEnabled: true})
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cluster.Addrs(), ContextTimeoutEnabled: true, MaxRetries: -1})
 		t.Cleanup(func() { c.Close() })
 		return c
 	}))

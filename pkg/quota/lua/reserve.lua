@@ -3,16 +3,19 @@
 -- ARGV[6..8] ttl of minute, day, month counters; ARGV[9] ttl of record keys;
 -- ARGV[10] id; ARGV[11] tokens; ARGV[12] deadline; ARGV[13] record;
 -- ARGV[14] until when records are kept (forget time + 1 minute);
+-- ARGV[15] 1 when the consumer scope counts the request too (the model scope
+-- always does; otherwise CountRequest counted it at admission);
 -- then five limits per scope: rpm, tpm, tpd, tpmo, concurrency.
 local tokens = tonumber(ARGV[11])
+local countConsumer = ARGV[15] == '1'
 local scopes = #KEYS / SCOPE
 local seen, ok = {}, true
 for s = 1, scopes do
-  local k, a = (s - 1) * SCOPE, 14 + (s - 1) * 5
+  local k, a = (s - 1) * SCOPE, 15 + (s - 1) * 5
   expire(k)
   local c = counts(k)
   local rpm = 0
-  if s == 2 then rpm = tonumber(ARGV[a+1]) end -- the consumer's rpm was counted at admission
+  if s == 2 or countConsumer then rpm = tonumber(ARGV[a+1]) end
   if over(rpm, estimate(c[1], c[2], elapsed), 1)
     or over(tonumber(ARGV[a+5]), c[7], 1)
     or over(tonumber(ARGV[a+2]), estimate(c[3], c[4], elapsed), tokens)
@@ -25,7 +28,7 @@ end
 if ok then
   for s = 1, scopes do
     local k = (s - 1) * SCOPE
-    if s == 2 then incr(KEYS[k+1], 1, ARGV[6]) end
+    if s == 2 or countConsumer then incr(KEYS[k+1], 1, ARGV[6]) end
     incr(KEYS[k+3], tokens, ARGV[6])
     incr(KEYS[k+5], tokens, ARGV[7])
     incr(KEYS[k+6], tokens, ARGV[8])
