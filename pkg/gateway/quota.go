@@ -33,8 +33,8 @@ func newLimiter(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics) (*qu
 			ContextTimeoutEnabled: true,
 			// No client retries: a quota script retried after a lost answer may
 			// run twice. The limiter handles ambiguous failures itself.
-			MaxRetries: -1,
-			DialTimeout:           time.Second,
+			MaxRetries:  -1,
+			DialTimeout: time.Second,
 		})
 		rs, err := quota.NewRedisStore(client, quota.RedisStoreOptions{KeyPrefix: q.Redis.KeyPrefix})
 		if err != nil {
