@@ -5,6 +5,7 @@ import (
 	"net"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/llm-gateway/gateway/pkg/auth"
 )
@@ -34,6 +35,9 @@ func (c *Config) Validate() []error {
 	c.validateChaos(&p, providers, models)
 	if c.Resilience.MaxConcurrent < 0 {
 		p.addf("resilience.max_concurrent", "must not be negative")
+	}
+	if d := c.Telemetry.FlushInterval(); d < 0 || d > 10*time.Second {
+		p.addf("telemetry.log_flush_interval", "must be between 0s and 10s, got %v", d)
 	}
 	switch c.Telemetry.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -54,6 +54,8 @@ type Gateway struct {
 	reloads  struct{ ok, failed atomic.Int64 }
 	cancel   context.CancelFunc
 	snapshot atomic.Pointer[policy.Snapshot]
+	// logWriter batches log lines (nil when telemetry.log_flush_interval is 0).
+	logWriter *telemetry.LogWriter
 	ready    atomic.Bool
 	ext      *extproc.Server
 	grpc     *grpc.Server
@@ -94,7 +96,7 @@ func serveCommand(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 // Start loads the config and starts serving gRPC and admin HTTP.
-func Start(ctx context.Context, opts Options) (*Gateway, error) {
+func Start(ctx context.Context, opts Options) (_ *Gateway, err error) {
 	cfg, err := config.Load(opts.ConfigPath, opts.Env)
 	if err != nil {
 		return nil, err
@@ -103,8 +105,18 @@ func Start(ctx context.Context, opts Options) (*Gateway, error) {
 	if out == nil {
 		out = os.Stderr
 	}
+	g := &Gateway{opts: opts, done: make(chan error, 2), shutdown: cfg.Server.ShutdownTimeout.D()}
+	if iv := cfg.Telemetry.FlushInterval(); iv > 0 {
+		g.logWriter = telemetry.NewLogWriter(out, iv, 64<<10)
+		out = g.logWriter
+		defer func() {
+			if err != nil {
+				g.logWriter.Close()
+			}
+		}()
+	}
 	log := telemetry.NewLogger(out, cfg.Telemetry.LogLevel)
-	g := &Gateway{opts: opts, log: log, done: make(chan error, 2), shutdown: cfg.Server.ShutdownTimeout.D()}
+	g.log = log
 	if g.metrics, err = telemetry.NewMetrics(prometheus.NewRegistry()); err != nil {
 		return nil, err
 	}
@@ -257,6 +269,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	}
 	err := g.admin.Shutdown(ctx)
 	g.log.Info("gateway stopped")
+	if g.logWriter != nil {
+		_ = g.logWriter.Close()
+	}
 	return err
 }
 
