@@ -169,7 +169,7 @@ func (s *Server) Client() *redis.Client {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.client == nil {
-		s.client = redis.NewClient(&redis.Options{Addr: s.Addr(), ContextTimeoutEnabled: true})
+		s.client = redis.NewClient(&redis.Options{Addr: s.Addr(), ContextTimeoutEnabled: true, MaxRetries: -1, DialerRetries: 1})
 		c := s.client
 		s.t.Cleanup(func() { c.Close() })
 	}

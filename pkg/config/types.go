@@ -175,7 +175,14 @@ type Redis struct {
 	Cluster      bool     `json:"cluster,omitempty"`
 	PoolSize     int      `json:"pool_size,omitempty"`
 	KeyPrefix    string   `json:"key_prefix,omitempty"`
+	// AutoPipeline sends the quota scripts of concurrent requests together
+	// (one write and one read per batch). Default true; false sends each
+	// script on its own round trip.
+	AutoPipeline *bool `json:"auto_pipeline,omitempty"`
 }
+
+// AutoPipelineEnabled reports whether quota scripts are autopipelined.
+func (r Redis) AutoPipelineEnabled() bool { return r.AutoPipeline == nil || *r.AutoPipeline }
 
 // Guardrails is the minimal operational safety policy.
 type Guardrails struct {

@@ -11,10 +11,11 @@ import (
 )
 
 // outageLimiter is a limiter over a real redis-server with production-like
-// bounds: a 50ms timeout and a breaker that opens after three failures.
+// bounds: a 50ms timeout, a breaker that opens after three failures, and
+// scripts sent through the autopipeliner as the gateway does.
 func outageLimiter(t *testing.T, srv *testredis.Server, policy FailurePolicy, obs Observer, tweak func(*Options)) *Limiter {
 	t.Helper()
-	store, err := NewRedisStore(srv.Client(), RedisStoreOptions{})
+	store, err := NewRedisStore(srv.Client(), RedisStoreOptions{AutoPipeline: true})
 	if err != nil {
 		t.Fatal(err)
 	}
