@@ -18,13 +18,37 @@ import (
 type headerMutation struct {
 	set    []*corev3.HeaderValueOption
 	remove []string
+	// entries and values back the set headers in blocks, so an answer with a
+	// dozen headers costs a few allocations rather than three per header.
+	entries []headerEntry
+	values  []byte
 }
 
+// headerEntry is one set header's two protobuf messages, allocated together.
+type headerEntry struct {
+	opt corev3.HeaderValueOption
+	val corev3.HeaderValue
+}
+
+// headerBlock is how many entries are allocated at once.
+const headerBlock = 8
+
 func (m *headerMutation) setHeader(name, value string) {
-	m.set = append(m.set, &corev3.HeaderValueOption{
-		Header:       &corev3.HeaderValue{Key: name, RawValue: []byte(value)},
-		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
-	})
+	if len(m.entries) == 0 {
+		m.entries = make([]headerEntry, headerBlock)
+	}
+	e := &m.entries[0]
+	m.entries = m.entries[1:]
+	// Values share one buffer; each is capped at its own length, so appending
+	// a later value (which may move the buffer) never writes into an earlier one.
+	if m.values == nil {
+		m.values = make([]byte, 0, 256)
+	}
+	start := len(m.values)
+	m.values = append(m.values, value...)
+	e.val.Key, e.val.RawValue = name, m.values[start:len(m.values):len(m.values)]
+	e.opt.Header, e.opt.AppendAction = &e.val, corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
+	m.set = append(m.set, &e.opt)
 }
 
 func (m *headerMutation) removeHeader(name string) { m.remove = append(m.remove, name) }
