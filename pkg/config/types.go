@@ -176,13 +176,11 @@ type Redis struct {
 	PoolSize     int      `json:"pool_size,omitempty"`
 	KeyPrefix    string   `json:"key_prefix,omitempty"`
 	// AutoPipeline sends the quota scripts of concurrent requests together
-	// (one write and one read per batch). Default true; false sends each
-	// script on its own round trip.
-	AutoPipeline *bool `json:"auto_pipeline,omitempty"`
+	// (one write and one read per batch): far fewer round trips and less
+	// Redis CPU under high concurrency, but more sidecar CPU and latency per
+	// request at low concurrency (see docs/benchmarks.md). Default false.
+	AutoPipeline bool `json:"auto_pipeline,omitempty"`
 }
-
-// AutoPipelineEnabled reports whether quota scripts are autopipelined.
-func (r Redis) AutoPipelineEnabled() bool { return r.AutoPipeline == nil || *r.AutoPipeline }
 
 // Guardrails is the minimal operational safety policy.
 type Guardrails struct {

@@ -40,7 +40,7 @@ func newLimiter(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics) (*qu
 			// shutdown) for seconds while Redis is down.
 			DialerRetries: 1,
 		})
-		rs, err := quota.NewRedisStore(client, quota.RedisStoreOptions{KeyPrefix: q.Redis.KeyPrefix, AutoPipeline: q.Redis.AutoPipelineEnabled()})
+		rs, err := quota.NewRedisStore(client, quota.RedisStoreOptions{KeyPrefix: q.Redis.KeyPrefix, AutoPipeline: q.Redis.AutoPipeline})
 		if err != nil {
 			client.Close()
 			return nil, nil, fmt.Errorf("quota store: %w", err)

@@ -59,10 +59,11 @@ func TestRedisDownFailsClosedFast(t *testing.T) {
 }
 
 // TestRateLimitExactAcrossReplicas: two sidecars sharing Redis admit exactly the
-// consumer's 5 requests per minute between them.
+// consumer's 5 requests per minute between them, one sending its quota
+// scripts directly and one through the autopipeliner.
 func TestRateLimitExactAcrossReplicas(t *testing.T) {
 	a := startStack(t, stackOptions{})
-	b := startStack(t, stackOptions{redis: a.redis, mock: a.mock})
+	b := startStack(t, stackOptions{redis: a.redis, mock: a.mock, autoPipeline: true})
 	var ok, limited atomic.Int32
 	var wg sync.WaitGroup
 	var sawHeaders atomic.Bool
