@@ -56,15 +56,15 @@ type Gateway struct {
 	snapshot atomic.Pointer[policy.Snapshot]
 	// logWriter batches log lines (nil when telemetry.log_flush_interval is 0).
 	logWriter *telemetry.LogWriter
-	ready    atomic.Bool
-	ext      *extproc.Server
-	grpc     *grpc.Server
-	health   *health.Server
-	admin    *http.Server
-	grpcLn   net.Listener
-	adminLn  net.Listener
-	done     chan error
-	shutdown time.Duration
+	ready     atomic.Bool
+	ext       *extproc.Server
+	grpc      *grpc.Server
+	health    *health.Server
+	admin     *http.Server
+	grpcLn    net.Listener
+	adminLn   net.Listener
+	done      chan error
+	shutdown  time.Duration
 
 	metrics        *telemetry.Metrics
 	limiter        *quota.Limiter
