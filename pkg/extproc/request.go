@@ -40,6 +40,9 @@ const (
 
 // request is the per-stream state machine. It is used by one goroutine only.
 type request struct {
+	// chunkAnswer is reused for every streamed response chunk.
+	chunkAnswer chunkAnswer
+
 	srv   *Server
 	snap  *policy.Snapshot
 	log   *slog.Logger

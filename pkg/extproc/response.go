@@ -121,8 +121,30 @@ func (r *request) onStreamChunk(b *extprocv3.HttpBody) *extprocv3.ProcessingResp
 		r.log.Warn("provider stream could not be processed; resetting", "error", err.Error())
 		return r.reject(openai.ServerError("The provider's stream could not be processed."), "stream_error", nil)
 	}
-	c := &extprocv3.CommonResponse{BodyMutation: &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: out}}}
-	return responseBodyResponse(c)
+	return r.chunkAnswer.with(out)
+}
+
+// chunkAnswer is the answer to a streamed chunk, built once per stream and
+// reused for every chunk: Process sends (and so encodes) each answer before
+// it reads the next chunk, and a stream has thousands of chunks.
+type chunkAnswer struct {
+	resp     extprocv3.ProcessingResponse
+	oneof    extprocv3.ProcessingResponse_ResponseBody
+	body     extprocv3.BodyResponse
+	common   extprocv3.CommonResponse
+	mutation extprocv3.BodyMutation
+	replace  extprocv3.BodyMutation_Body
+}
+
+// with points the answer at out, the bytes that replace the chunk.
+func (a *chunkAnswer) with(out []byte) *extprocv3.ProcessingResponse {
+	a.replace.Body = out
+	a.mutation.Mutation = &a.replace
+	a.common.BodyMutation = &a.mutation
+	a.body.Response = &a.common
+	a.oneof.ResponseBody = &a.body
+	a.resp.Response = &a.oneof
+	return &a.resp
 }
 
 // finishStream takes the stream's usage once it ends (or breaks).
