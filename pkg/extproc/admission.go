@@ -38,7 +38,7 @@ func (r *request) admit(ctx context.Context) *extprocv3.ProcessingResponse {
 		maxOut = r.snap.Config.Quota.DefaultMaxOutputTokens
 	}
 	res, d, err := r.srv.opts.Quota.AdmitAndReserve(ctx, r.consumer.Subject(r.chat.Model), r.promptEstimate+maxOut*r.chat.N)
-	if resp := r.quotaAnswer(d, err); resp != nil {
+	if resp := r.quotaAnswer(ctx, d, err); resp != nil {
 		return resp
 	}
 	r.reservation = res
@@ -47,7 +47,13 @@ func (r *request) admit(ctx context.Context) *extprocv3.ProcessingResponse {
 
 // quotaAnswer turns a decision into a 429/503, or keeps its rate-limit headers
 // for the response when allowed.
-func (r *request) quotaAnswer(d quota.Decision, err error) *extprocv3.ProcessingResponse {
+func (r *request) quotaAnswer(ctx context.Context, d quota.Decision, err error) *extprocv3.ProcessingResponse {
+	if err != nil && ctx.Err() != nil && !errors.Is(err, quota.ErrUnavailable) {
+		// Envoy cancelled the stream (the client went away) before the check:
+		// nothing to count or report; the answer reaches nobody.
+		r.canceled = true
+		return r.reject(openai.ServerError("The request was cancelled."), "client_canceled", nil)
+	}
 	if err != nil {
 		r.metrics().QuotaRejected(r.consumer.ID, telemetry.RejectStoreUnavailable)
 		if errors.Is(err, quota.ErrUnavailable) {
