@@ -5,7 +5,7 @@ GO    ?= go
 BIN   := bin
 GOTESTFLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test deps vet fmt-check unit fuzz bench load load-floor clean
+.PHONY: all build run test deps vet fmt-check unit fuzz bench load load-floor load-e2e soak clean
 
 all: build
 
@@ -53,3 +53,13 @@ load: build
 
 load-floor: build
 	./scripts/bench-extproc.sh
+
+# HTTP load through the whole local stack (stand-in + sidecar + Redis + mock
+# provider) and the same load straight at the mock: what the gateway path adds.
+load-e2e: deps
+	./scripts/bench-e2e.sh
+
+# 100,000 mixed requests against the sidecar with Redis quotas; fails when
+# goroutines or heap grew, or when memory per open stream grows with its length.
+soak: deps
+	./scripts/soak.sh
