@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 )
 
 // Run plays the configured load and reports what it measured. When ctx is
@@ -173,6 +174,11 @@ func (r *run) one(ctx context.Context, client extprocv3.ExternalProcessorClient,
 	}
 	x.s = s
 	o := x.play(r.ids.id(n))
+	if o.err != "" && ctx.Err() != nil {
+		// Our own deadline or cancellation ended the stream; gRPC may surface
+		// it as an early end (io.EOF) rather than as a status.
+		o.err = "grpc_" + status.FromContextError(ctx.Err()).Code().String()
+	}
 	if o.err == "" {
 		x.rec.request.record(r.opts.Now().Sub(start))
 		if kind := closeStream(s); kind != "" {

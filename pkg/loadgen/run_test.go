@@ -237,6 +237,29 @@ func TestOpenLoopCountsMissedSlots(t *testing.T) {
 	}
 }
 
+// TestRequestTimeoutIsNotAnEarlyClose: a stream the load tool abandons at its
+// own request timeout counts as a deadline, never as the server closing early.
+func TestRequestTimeoutIsNotAnEarlyClose(t *testing.T) {
+	// Stall from the response body on: mid-stream, with sends in flight.
+	stall := func(_ int64, i int, _ *extprocv3.ProcessingRequest) (*extprocv3.ProcessingResponse, error) {
+		if i >= 3 {
+			time.Sleep(200 * time.Millisecond)
+		}
+		return nil, nil
+	}
+	addr, _ := startFake(t, stall)
+	for _, stream := range []bool{false, true} {
+		rep, err := Run(t.Context(), Options{Addr: addr, Requests: 20, Concurrency: 4, Connections: 1,
+			Stream: stream, Chunks: 500, RequestTimeout: 30 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Errors["closed_early"] != 0 || rep.Errors["grpc_DeadlineExceeded"] != 20 {
+			t.Errorf("stream %v: errors %v, want all 20 as grpc_DeadlineExceeded", stream, rep.Errors)
+		}
+	}
+}
+
 func TestRunStopsWhenCancelled(t *testing.T) {
 	addr := startServer(t, trivial.New())
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
