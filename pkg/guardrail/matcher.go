@@ -12,9 +12,9 @@ import (
 // character. A Matcher is not safe for concurrent use.
 type Matcher struct {
 	p          *Policy
-	pending    string // original text received but not released
-	prev       rune   // last normalised rune released, -1 at the start
-	norm       normText
+	pending    string    // original text received but not released
+	prev       rune      // last normalised rune released, -1 at the start
+	norm       *normText // from the policy's pool; nil until needed
 	ms         []match
 	stopped    bool
 	violation  Violation
@@ -36,6 +36,17 @@ func (m *Matcher) Feed(delta string) (out string, stopped bool) {
 // Flush ends the stream and returns the text still held back, checked.
 func (m *Matcher) Flush() (out string, stopped bool) {
 	return m.step("", true)
+}
+
+// Release hands the matcher's normalisation buffers back to its policy, for
+// later matchers (and prompt checks) to reuse: a matcher over a long text
+// otherwise leaves them to the garbage collector. Call it when done; a
+// matcher used again after Release takes new buffers.
+func (m *Matcher) Release() {
+	if m.norm != nil {
+		m.p.texts.Put(m.norm)
+		m.norm = nil
+	}
 }
 
 // Held returns how many bytes of output are held back.
@@ -61,10 +72,13 @@ func (m *Matcher) step(delta string, final bool) (string, bool) {
 	if text == "" {
 		return "", false
 	}
-	m.p.fold.normalize(&m.norm, text)
+	if m.norm == nil {
+		m.norm = m.p.text()
+	}
+	m.p.fold.normalize(m.norm, text)
 	st := scanState{prev: m.prev, final: final, firstOnly: m.p.action == ActionStop}
 	var hold int
-	m.ms, hold = m.p.trie.scan(&m.norm, st, m.ms[:0])
+	m.ms, hold = m.p.trie.scan(m.norm, st, m.ms[:0])
 	if st.firstOnly && len(m.ms) > 0 {
 		return m.stop(text)
 	}
@@ -117,6 +131,7 @@ func (m *Matcher) stop(text string) (string, bool) {
 // redacted, or cut before the first banned phrase when stopped is true.
 func (p *Policy) Apply(text string) (out string, stopped bool, v Violation) {
 	m := p.NewMatcher()
+	defer m.Release()
 	out, stopped = m.Feed(text)
 	if !stopped {
 		var tail string

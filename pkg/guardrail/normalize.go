@@ -1,6 +1,7 @@
 package guardrail
 
 import (
+	"encoding/binary"
 	"slices"
 	"unicode"
 	"unicode/utf8"
@@ -56,11 +57,7 @@ func (f folder) normalize(t *normText, in string) {
 	defer t.mapSpans()
 	for i := 0; i < len(s); {
 		if isPlainASCII(s, i) {
-			// NFKC leaves ASCII alone, and an ASCII character not followed by a
-			// combining character is a segment of its own.
-			t.lastSeg = len(t.b)
-			f.appendRune(t, rune(s[i]), span{int32(i), int32(i + 1)})
-			i++
+			i = f.asciiRun(t, s, i)
 			continue
 		}
 		j := i + 1
@@ -70,6 +67,85 @@ func (f folder) normalize(t *normText, in string) {
 		f.normalizeRun(t, s, i, j)
 		i = j
 	}
+}
+
+// asciiRun normalises the plain ASCII characters from s[i] on, the bulk of
+// most text, and returns where they end. NFKC leaves ASCII alone, and an ASCII
+// character not followed by a combining character is a segment of its own. It
+// does what appendRune does for each, without the general case's overhead,
+// and eight at a time for words that fold to lower case and nothing else.
+func (f folder) asciiRun(t *normText, s string, i int) int {
+	end := i
+	for end+8 <= len(s) && load8(s[end:])&0x8080808080808080 == 0 {
+		end += 8 // eight ASCII bytes
+	}
+	for end < len(s) && s[end] < utf8.RuneSelf {
+		end++
+	}
+	if end < len(s) {
+		end-- // followed by a non-ASCII byte, which might combine with it
+	}
+	b, src, last := t.b, t.src, t.lastSeg // locals stay in registers
+	for i < end {
+		n := min(8, end-i)
+		if n == 8 && !f.leet {
+			if lower, ok := lowerWord(load8(s[i:]), len(b) > 0 && b[len(b)-1] == ' '); ok {
+				b = binary.LittleEndian.AppendUint64(b, lower)
+				o := int32(i)
+				src = append(src, span{o, o + 1}, span{o + 1, o + 2}, span{o + 2, o + 3}, span{o + 3, o + 4},
+					span{o + 4, o + 5}, span{o + 5, o + 6}, span{o + 6, o + 7}, span{o + 7, o + 8})
+				last, i = len(b)-1, i+8
+				continue
+			}
+		}
+		for end := i + n; i < end; i++ {
+			last = len(b)
+			b, src = f.foldASCII(b, src, s[i], i)
+		}
+	}
+	t.b, t.src, t.lastSeg = b, src, last
+	return end
+}
+
+// lowerWord returns the 8 ASCII bytes of w lower-cased, and false unless that
+// is all folding does to them: they are printable, and no space follows a
+// space (or the space ending the output so far, when afterSpace).
+func lowerWord(w uint64, afterSpace bool) (uint64, bool) {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	if !printableASCII8(w) {
+		return 0, false
+	}
+	// Per printable byte x, x+c cannot carry into the next byte; bit 7 of
+	// x+(0x80-n) tells x >= n.
+	spaces := ^(w + (0x80-'!')*ones) & highs
+	if spaces&(spaces<<8) != 0 || afterSpace && spaces&0x80 != 0 {
+		return 0, false
+	}
+	upper := (w + (0x80-'A')*ones) &^ (w + (0x80-'Z'-1)*ones) & highs
+	return w | upper>>2, true // 0x80>>2 is the case bit 0x20
+}
+
+// foldASCII appends the folded form of c, the plain ASCII character at i.
+func (f folder) foldASCII(b []byte, src []span, c byte, i int) ([]byte, []span) {
+	sp := span{int32(i), int32(i + 1)}
+	switch {
+	case c > ' ' && c != 0x7F:
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		} else if f.leet {
+			c = byte(leet(rune(c)))
+		}
+		return append(b, c), append(src, sp)
+	case c == ' ' || '\t' <= c && c <= '\r': // white space, as unicode.IsSpace
+		if n := len(b); n > 0 && b[n-1] == ' ' {
+			src[n-1].end = sp.end // one space stands for the whole run
+			return b, src
+		}
+		return append(b, ' '), append(src, sp)
+	}
+	// Other control characters are invisible: dropped (stripInvisible removed
+	// them already).
+	return b, src
 }
 
 // stripInvisible returns s without its invisible characters, recording where
@@ -110,6 +186,13 @@ func (t *normText) mapSpans() {
 
 func indexInvisible(s string) int {
 	for i := 0; i < len(s); {
+		// Skip printable ASCII eight bytes at a time: most text is.
+		for i+8 <= len(s) && printableASCII8(load8(s[i:])) {
+			i += 8
+		}
+		if i == len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c < ' ' && !asciiSpace(c) || c == 0x7F {
@@ -125,6 +208,23 @@ func indexInvisible(s string) int {
 		i += n
 	}
 	return -1
+}
+
+// printableASCII8 reports whether the bytes of w are all in ' '..'~'. Per
+// byte x < 0x80, (x&0x7F)+1 has bit 7 set only for 0x7F and (x&0x7F)+0x60 only
+// for x >= 0x20; no sum carries into the next byte.
+func printableASCII8(w uint64) bool {
+	const low7, ones, highs = 0x7F7F7F7F7F7F7F7F, 0x0101010101010101, 0x8080808080808080
+	del := w&low7 + ones
+	printable := w&low7 + 0x60*ones
+	return (del|w)&highs == 0 && printable&highs == highs
+}
+
+// load8 reads the first 8 bytes of s as a little-endian word (the compiler
+// merges the byte loads into one).
+func load8(s string) uint64 {
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 func asciiSpace(c byte) bool {
@@ -273,6 +373,11 @@ func isWord(r rune) bool {
 		return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9'
 	}
 	return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r)
+}
+
+// asciiWord is isWord for an ASCII character (c|0x20 lower-cases letters).
+func asciiWord(c byte) bool {
+	return 'a' <= c|0x20 && c|0x20 <= 'z' || '0' <= c && c <= '9'
 }
 
 // needsBoundary reports whether a phrase starting or ending with r must meet a

@@ -72,7 +72,8 @@ type Policy struct {
 	maxTokens int
 	count     func(string) int
 	maxHold   int
-	// texts recycles normalisation buffers across CheckPrompt calls.
+	// texts recycles normalisation buffers across CheckPrompt calls and
+	// released matchers.
 	texts sync.Pool
 }
 
@@ -158,15 +159,20 @@ func (v Violation) String() string {
 	return fmt.Sprintf("banned phrase rule %d in message %d", v.Rule, v.Message)
 }
 
+// text returns normalisation buffers from the pool, or new ones.
+func (p *Policy) text() *normText {
+	if t, ok := p.texts.Get().(*normText); ok {
+		return t
+	}
+	return &normText{}
+}
+
 // CheckPrompt reports the first banned phrase in the request's message texts.
 func (p *Policy) CheckPrompt(texts []string) (Violation, bool) {
 	if p.trie.empty() {
 		return Violation{}, false
 	}
-	t, _ := p.texts.Get().(*normText)
-	if t == nil {
-		t = &normText{}
-	}
+	t := p.text()
 	defer p.texts.Put(t)
 	var buf [1]match
 	for i, text := range texts {

@@ -85,17 +85,28 @@ type scanState struct {
 // yet (a phrase may still complete there) or -1; nothing at or after hold is
 // reported.
 func (tr *trie) scan(t *normText, st scanState, dst []match) (ms []match, hold int) {
-	prev := st.prev
+	inWord := isWord(st.prev) // the rune before i continues a word
 	for i := 0; i < len(t.b); {
+		if c := t.b[i]; c < utf8.RuneSelf {
+			// The common case, decided as below without decoding: no phrase
+			// starts with c, or c continues a word, where phrases do not start.
+			w := asciiWord(c)
+			if tr.root[c] == 0 || w && inWord {
+				inWord = w
+				i++
+				continue
+			}
+		}
 		r, size := utf8.DecodeRune(t.b[i:])
-		if tr.root[t.b[i]] != 0 && (!needsBoundary(r) || !isWord(prev)) {
+		if tr.root[t.b[i]] != 0 && (!needsBoundary(r) || !inWord) {
 			end, rule, undecided := tr.walk(t, i, st.final)
 			if end > 0 && (st.firstOnly || !undecided) {
 				dst = append(dst, match{i, end, rule})
 				if st.firstOnly {
 					return dst, -1
 				}
-				prev, _ = utf8.DecodeLastRune(t.b[:end])
+				last, _ := utf8.DecodeLastRune(t.b[:end])
+				inWord = isWord(last)
 				i = end
 				continue
 			}
@@ -103,7 +114,7 @@ func (tr *trie) scan(t *normText, st scanState, dst []match) (ms []match, hold i
 				return dst, i
 			}
 		}
-		prev = r
+		inWord = isWord(r)
 		i += size
 	}
 	return dst, -1

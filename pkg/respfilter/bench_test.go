@@ -26,16 +26,27 @@ func benchOptions(b *testing.B, mode string) Options {
 func BenchmarkStreamChunk(b *testing.B) {
 	chunk := []byte("data: " + chunkHead + `,"choices":[{"index":0,"delta":{"content":" token"},"logprobs":null,"finish_reason":null}]}` + "\n\n")
 	for _, mode := range []string{"off", "redact", "redact+caps"} {
-		b.Run(mode, func(b *testing.B) {
-			s := NewStream(benchOptions(b, mode))
-			b.SetBytes(int64(len(chunk)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := s.Process(chunk, false); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+		b.Run(mode, func(b *testing.B) { benchStream(b, benchOptions(b, mode), chunk) })
+	}
+	// The chunk pkg/loadgen sends, with include_usage as the OpenAI SDKs ask:
+	// "usage":null on every content chunk, which the filter must check.
+	load := []byte("data: " + loadChunk(`{"content":" gateway"}`, "null") + "\n\n")
+	b.Run("loadgen/redact", func(b *testing.B) { benchStream(b, benchOptions(b, "redact"), load) })
+	b.Run("loadgen/redact/include_usage", func(b *testing.B) {
+		opts := benchOptions(b, "redact")
+		opts.ClientWantsUsage = true
+		benchStream(b, opts, load)
+	})
+}
+
+func benchStream(b *testing.B, opts Options, chunk []byte) {
+	s := NewStream(opts)
+	b.SetBytes(int64(len(chunk)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Process(chunk, false); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

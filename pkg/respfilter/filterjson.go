@@ -26,36 +26,42 @@ type Result struct {
 // such as an OpenAI error body, is returned unchanged without usage. A body that
 // is not JSON is returned unchanged with an error wrapping ErrInvalidJSON.
 func FilterJSON(body []byte, opts Options) (Result, error) {
+	return filterJSON(body, opts, &docView{})
+}
+
+// filterJSON is FilterJSON reading body into v.
+func filterJSON(body []byte, opts Options, v *docView) (Result, error) {
 	res := Result{Body: body}
-	if !gjson.ValidBytes(body) {
-		return res, fmt.Errorf("%w (%d bytes)", ErrInvalidJSON, len(body))
-	}
 	doc := string(body)
-	if !gjson.Parse(doc).IsObject() {
-		return res, nil
+	if !v.scan(doc, "message", nil) {
+		if !gjson.Valid(doc) {
+			return res, fmt.Errorf("%w (%d bytes)", ErrInvalidJSON, len(body))
+		}
+		if !gjson.Parse(doc).IsObject() {
+			return res, nil
+		}
+		v.parse(doc, "message")
 	}
-	var v docView
-	v.parse(doc)
 	if !v.choices.IsArray() {
 		return res, nil // an error body or another API's response
 	}
 	var es []edit
 	if opts.ClientModel != "" {
-		es = modelEdits(es, &v, jsonString(opts.ClientModel))
+		es = modelEdits(es, v, jsonString(opts.ClientModel))
 	}
 	if u, ok := parseUsage(v.usage); ok {
 		res.Usage, res.ProviderUsage = u, true
 	}
 	var counted int64
 	guarded := opts.guarded()
-	viewChoices(v.choices, "message", &choiceView{}, func(c *choiceView) bool {
+	for i := range v.list {
+		c := &v.list[i]
 		text := c.text()
 		counted += opts.count(text)
 		if guarded {
 			es = guardMessage(es, c, text, &opts, &res.Outcome)
 		}
-		return true
-	})
+	}
 	if guarded {
 		for _, s := range v.shadowed {
 			es = append(es, replaceValue(s, []byte("[]")))
@@ -76,6 +82,7 @@ func FilterJSON(body []byte, opts Options) (Result, error) {
 func guardMessage(es []edit, c *choiceView, text string, opts *Options, o *Outcome) []edit {
 	es = blankShadowed(es, c)
 	m := opts.Policy.NewMatcher()
+	defer m.Release()
 	out, stopped := m.Feed(text)
 	if !stopped {
 		var tail string
@@ -89,7 +96,10 @@ func guardMessage(es []edit, c *choiceView, text string, opts *Options, o *Outco
 		o.ContentFiltered = true
 		o.Violation, _ = m.Violation()
 	}
-	out, hit := opts.Policy.NewLimiter().Take(out)
+	hit := false
+	if opts.Policy.HasLimits() { // else Take would only count the characters
+		out, hit = opts.Policy.NewLimiter().Take(out)
+	}
 	if hit && reason == "" {
 		reason = "length"
 		o.Truncated = true

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"fmt"
 
-	"github.com/tidwall/gjson"
-
 	"github.com/llm-gateway/gateway/pkg/guardrail"
 	"github.com/llm-gateway/gateway/pkg/sse"
 )
@@ -46,9 +44,10 @@ type Stream struct {
 
 	clientModel []byte // ClientModel as a JSON string, nil if empty
 	view        docView
-	choiceView  choiceView
+	head        docHead
 	es          []edit
 	scratch     []byte
+	out         []byte // what Process returns, reused by the next call
 }
 
 // choiceState is the guardrail state of one choice.
@@ -78,6 +77,11 @@ func NewStream(opts Options) *Stream {
 // replace the chunk). endOfStream marks the last chunk, which may be empty. An
 // error (an oversized event, too many choices) is final: the response cannot
 // be filtered and should be reset.
+//
+// The returned bytes are valid only until the next call to Process, which
+// reuses their memory: the caller must copy them or be done with them (the
+// ext_proc server marshals them into its gRPC answer before reading the next
+// chunk). The chunk is not retained.
 func (s *Stream) Process(chunk []byte, endOfStream bool) ([]byte, error) {
 	if s.err != nil {
 		return nil, s.err
@@ -88,7 +92,11 @@ func (s *Stream) Process(chunk []byte, endOfStream bool) ([]byte, error) {
 	if endOfStream {
 		s.parser.End()
 	}
-	out := make([]byte, 0, len(chunk)+len(chunk)/8+64)
+	if s.out == nil {
+		// Empty but not nil when nothing is sent, as before the reuse.
+		s.out = make([]byte, 0, len(chunk)+len(chunk)/8+64)
+	}
+	out := s.out[:0]
 	for {
 		ev, ok, err := s.parser.Next()
 		if err != nil {
@@ -104,6 +112,7 @@ func (s *Stream) Process(chunk []byte, endOfStream bool) ([]byte, error) {
 	if endOfStream {
 		out = s.end(out)
 	}
+	s.out = out
 	return out, nil
 }
 
@@ -137,15 +146,17 @@ func (s *Stream) event(out []byte, ev sse.Event) ([]byte, error) {
 	if ev.HasData && bytes.Equal(bytes.TrimSpace(ev.Data), []byte("[DONE]")) {
 		return s.done(out, ev), nil
 	}
-	if !ev.HasData || !isJSONObject(ev.Data) {
+	var doc string
+	v := &s.view
+	if ev.HasData {
+		doc = string(ev.Data) // the matchers keep pieces of it
+	}
+	if !ev.HasData || !v.read(doc, "delta", &s.head) {
 		if s.state == stateOpen {
 			out = appendRaw(out, ev) // comments, keep-alives, unknown data
 		}
 		return out, nil
 	}
-	doc := string(ev.Data)
-	v := &s.view
-	v.parse(doc)
 	s.capture(v)
 	if s.state != stateOpen {
 		if s.state == stateEnded && s.hasUsage {
@@ -183,10 +194,9 @@ func (s *Stream) capture(v *docView) {
 	if u, ok := parseUsage(v.usage); ok {
 		s.usage, s.usageRaw, s.hasUsage = u, append(s.usageRaw[:0], v.usage.Raw...), true
 	}
-	viewChoices(v.choices, "delta", &s.choiceView, func(c *choiceView) bool {
-		s.counted += s.opts.count(c.text())
-		return true
-	})
+	for i := range v.list {
+		s.counted += s.opts.count(v.list[i].text())
+	}
 }
 
 // done handles the provider's [DONE].
@@ -233,6 +243,13 @@ func (s *Stream) appendDoc(out []byte, ev sse.Event, doc string, es []edit) []by
 	if len(es) == 0 {
 		return appendRaw(out, ev)
 	}
+	if isPlainData(ev) {
+		// What sse.AppendEvent writes for it, without the copy through
+		// scratch: the edits are JSON values without line breaks.
+		out = append(out, "data: "...)
+		out = applyEdits(out, doc, es)
+		return append(out, "\n\n"...)
+	}
 	s.scratch = applyEdits(s.scratch[:0], doc, es)
 	return sse.AppendEvent(out, sse.Event{
 		Type: ev.Type, ID: ev.ID, HasID: ev.HasID, Retry: ev.Retry, HasRetry: ev.HasRetry,
@@ -254,7 +271,8 @@ func appendDone(out []byte) []byte {
 	return append(out, "data: [DONE]\n\n"...)
 }
 
-func isJSONObject(data []byte) bool {
-	t := bytes.TrimLeft(data, " \t\r\n")
-	return len(t) > 0 && t[0] == '{' && gjson.ValidBytes(data)
+// isPlainData reports an event of one data line and no other field, the
+// shape providers send.
+func isPlainData(ev sse.Event) bool {
+	return ev.Type == "" && !ev.HasID && !ev.HasRetry && bytes.IndexByte(ev.Data, '\n') < 0
 }

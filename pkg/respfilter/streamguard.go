@@ -21,17 +21,17 @@ func (s *Stream) guard(out []byte, ev sse.Event, doc string, v *docView, es []ed
 	var pre []byte
 	var finishing []*choiceState
 	reason := ""
-	var err error
-	viewChoices(v.choices, "delta", &s.choiceView, func(c *choiceView) bool {
+	for i := range v.list {
+		c := &v.list[i]
 		es = blankShadowed(es, c)
 		if reason != "" { // ended by an earlier choice of this chunk
 			es = contentEdits(es, c, "")
 			es = nullFinish(es, c)
-			return true
+			continue
 		}
-		var cs *choiceState
-		if cs, err = s.choice(c.index); err != nil {
-			return false
+		cs, err := s.choice(c.index)
+		if err != nil {
+			return out, err
 		}
 		text := c.text()
 		safe, r := s.pipe(cs, text, c.finished())
@@ -48,10 +48,6 @@ func (s *Stream) guard(out []byte, ev sse.Event, doc string, v *docView, es []ed
 		} else if c.finished() {
 			finishing = append(finishing, cs)
 		}
-		return true
-	})
-	if err != nil {
-		return out, err
 	}
 	for _, sh := range v.shadowed {
 		es = append(es, replaceValue(sh, []byte("[]")))

@@ -7,10 +7,15 @@ import (
 )
 
 // docView is what the filter reads of a chat.completion or a
-// chat.completion.chunk, found in one pass over the top-level keys. JSON
-// parsers keep the last of duplicated keys, so the last occurrence is the one
-// the client would see; every "model" is kept so that none leaks. Keys match
-// case-insensitively, as Go's encoding/json (and so the Go SDK) matches them.
+// chat.completion.chunk. JSON parsers keep the last of duplicated keys, so the
+// last occurrence is the one the client would see; every "model" is kept so
+// that none leaks. Keys match case-insensitively, as Go's encoding/json (and so
+// the Go SDK) matches them.
+//
+// Two readers fill it: scan (fastscan.go), one strict pass that handles the
+// documents providers actually send, and parse, the general gjson reader used
+// whenever scan is not sure. Both must give the same view of any document scan
+// accepts; FuzzFastPath checks it.
 type docView struct {
 	models      []gjson.Result
 	id, created gjson.Result
@@ -19,11 +24,36 @@ type docView struct {
 	// guarded filter empties them so no parser can read them unfiltered.
 	shadowed []gjson.Result
 	usage    gjson.Result
+	// list describes the objects of the choices array, in order, and elems
+	// counts all its elements (objects or not).
+	list  []choiceView
+	elems int
+	// noScan turns the fast path off, for tests comparing the two readers.
+	noScan bool
 }
 
-// parse fills v from doc, reusing v's slices.
-func (v *docView) parse(doc string) {
-	*v = docView{models: v.models[:0], shadowed: v.shadowed[:0]}
+// reset empties v, keeping its slices' memory for the next document.
+func (v *docView) reset() {
+	*v = docView{models: v.models[:0], shadowed: v.shadowed[:0], list: v.list[:0], noScan: v.noScan}
+}
+
+// read fills v from doc, reusing v's memory, and reports whether doc is a
+// JSON object; body is "delta" (streams) or "message", h is as for scan. A
+// false result leaves v unspecified.
+func (v *docView) read(doc, body string, h *docHead) bool {
+	if v.scan(doc, body, h) {
+		return true
+	}
+	if !isJSONObject(doc) {
+		return false
+	}
+	v.parse(doc, body)
+	return true
+}
+
+// parse fills v from doc, a valid JSON object, with gjson.
+func (v *docView) parse(doc, body string) {
+	v.reset()
 	gjson.Parse(doc).ForEach(func(k, val gjson.Result) bool {
 		switch {
 		case isKey(k, "model"):
@@ -33,20 +63,49 @@ func (v *docView) parse(doc string) {
 		case isKey(k, "created"):
 			v.created = val
 		case isKey(k, "choices"):
-			if v.choices.Exists() {
-				v.shadowed = append(v.shadowed, v.choices)
-			}
-			v.choices = val
+			v.setChoices(val)
 		case isKey(k, "usage"):
 			v.usage = val
 		}
 		return true
 	})
+	if !v.choices.IsArray() {
+		return
+	}
+	v.choices.ForEach(func(_, ch gjson.Result) bool {
+		v.elems++
+		if ch.IsObject() {
+			v.addChoice().parse(ch, body)
+		}
+		return true
+	})
+}
+
+// setChoices records a "choices" value, shadowing an earlier one.
+func (v *docView) setChoices(val gjson.Result) {
+	if v.choices.Exists() {
+		v.shadowed = append(v.shadowed, v.choices)
+	}
+	v.choices = val
+	v.list, v.elems = v.list[:0], 0
+}
+
+// addChoice appends an empty choice to list, reusing the memory of the one
+// an earlier document left there.
+func (v *docView) addChoice() *choiceView {
+	if len(v.list) < cap(v.list) {
+		v.list = v.list[:len(v.list)+1]
+	} else {
+		v.list = append(v.list, choiceView{})
+	}
+	c := &v.list[len(v.list)-1]
+	*c = choiceView{contents: c.contents[:0], shadowed: c.shadowed[:0], finish: c.finish[:0]}
+	return c
 }
 
 // hasChoices reports whether choices is a non-empty array.
 func (v *docView) hasChoices() bool {
-	return v.choices.IsArray() && v.choices.Get("#").Int() > 0
+	return v.choices.IsArray() && v.elems > 0
 }
 
 // usageOnly reports the final usage chunk of a stream: no choices, a usage.
@@ -64,6 +123,35 @@ type choiceView struct {
 	// overrides: a guarded filter blanks them.
 	shadowed []gjson.Result
 	finish   []gjson.Result
+}
+
+// parse fills c from ch, a choice object; body is "delta" or "message".
+func (c *choiceView) parse(ch gjson.Result, body string) {
+	ch.ForEach(func(k, val gjson.Result) bool {
+		switch {
+		case isKey(k, "index"):
+			c.index = val.Int()
+		case isKey(k, "finish_reason"):
+			c.finish = append(c.finish, val)
+		case isKey(k, body):
+			c.newBody()
+			if val.IsObject() {
+				val.ForEach(func(k, val gjson.Result) bool {
+					if isKey(k, "content") {
+						c.contents = append(c.contents, val)
+					}
+					return true
+				})
+			}
+		}
+		return true
+	})
+}
+
+// newBody starts a delta/message, shadowing the contents of an earlier one.
+func (c *choiceView) newBody() {
+	c.shadowed = append(c.shadowed, c.contents...)
+	c.contents = c.contents[:0]
 }
 
 // textAt returns the index in contents of the content clients read, -1 if
@@ -91,57 +179,37 @@ func (c *choiceView) finished() bool {
 	return len(c.finish) > 0 && c.finish[len(c.finish)-1].Type == gjson.String
 }
 
-// viewChoices calls fn for each choice, described in c (reused, so the
-// caller's scratch serves every choice); body is "delta" or "message".
-func viewChoices(choices gjson.Result, body string, c *choiceView, fn func(c *choiceView) bool) {
-	if !choices.IsArray() {
-		return
-	}
-	choices.ForEach(func(_, ch gjson.Result) bool {
-		if !ch.IsObject() {
-			return true
-		}
-		*c = choiceView{contents: c.contents[:0], shadowed: c.shadowed[:0], finish: c.finish[:0]}
-		ch.ForEach(func(k, val gjson.Result) bool {
-			switch {
-			case isKey(k, "index"):
-				c.index = val.Int()
-			case isKey(k, "finish_reason"):
-				c.finish = append(c.finish, val)
-			case isKey(k, body):
-				c.shadowed = append(c.shadowed, c.contents...)
-				c.contents = c.contents[:0]
-				if val.IsObject() {
-					val.ForEach(func(k, val gjson.Result) bool {
-						if isKey(k, "content") {
-							c.contents = append(c.contents, val)
-						}
-						return true
-					})
-				}
-			}
-			return true
-		})
-		return fn(c)
-	})
-}
-
 // parseUsage reads an OpenAI usage object.
 func parseUsage(u gjson.Result) (Usage, bool) {
 	if !u.IsObject() {
 		return Usage{}, false
 	}
+	if usage, ok := scanUsage(u.Raw); ok {
+		return usage, true
+	}
+	return usageByPath(u), true
+}
+
+// usageByPath reads the usage object u with gjson paths, the reference
+// scanUsage follows.
+func usageByPath(u gjson.Result) Usage {
 	return Usage{
 		PromptTokens:       u.Get("prompt_tokens").Int(),
 		CompletionTokens:   u.Get("completion_tokens").Int(),
 		TotalTokens:        u.Get("total_tokens").Int(),
 		CachedPromptTokens: u.Get("prompt_tokens_details.cached_tokens").Int(),
 		ReasoningTokens:    u.Get("completion_tokens_details.reasoning_tokens").Int(),
-	}, true
+	}
 }
 
 // isKey reports whether the object key k names field, the way Go's
 // encoding/json matches struct fields (Unicode case folding).
 func isKey(k gjson.Result, field string) bool {
 	return strings.EqualFold(k.Str, field)
+}
+
+// isJSONObject reports whether doc is valid JSON whose value is an object.
+func isJSONObject(doc string) bool {
+	t := strings.TrimLeft(doc, " \t\r\n")
+	return len(t) > 0 && t[0] == '{' && gjson.Valid(doc)
 }
