@@ -20,6 +20,9 @@
 # every request pays the full quota path: three Redis round trips. QUOTA=memory
 # keeps config/gateway.local.yaml's in-memory store. The demo key's low limits
 # (120 requests/minute) would measure the 429 path instead.
+# SERVER_GOGC (200, as in k8s/deployment.yaml) is the GOGC of the server under
+# test, trivial or gateway alike; the load tool keeps Go's default.
+# AUTO_PIPELINE=1 turns quota.redis.auto_pipeline on (see bench-config.sh).
 # PPROF=1 takes a 10 s CPU profile of the server during the JSON and SSE runs
 # (.run/cpu-<target>-json.pprof, .run/cpu-<target>-sse.pprof).
 # The load tool and the server share this machine's cores: compare numbers
@@ -38,6 +41,7 @@ WARMUP=${WARMUP:-1000}
 DURATION=${DURATION:-120s}
 LATENCY_N=${LATENCY_N:-2000}
 QUOTA=${QUOTA:-redis}
+SERVER_GOGC=${SERVER_GOGC:-200}
 REDIS_PORT=${REDIS_PORT:-6391}
 PPROF=${PPROF:-0}
 KEY=${KEY:-sk-gw-bench-local-only}
@@ -85,7 +89,7 @@ if [ "$target" = gateway ] && [ "$QUOTA" = redis ]; then
   for _ in $(seq 1 50); do port_open "$REDIS_PORT" && break; sleep 0.1; done
 fi
 log="$LOGS/bench-$target.log"
-"${cmd[@]}" >"$log" 2>&1 &
+GOGC=$SERVER_GOGC "${cmd[@]}" >"$log" 2>&1 &
 pid=$!
 stop_server() {
   kill "$pid" 2>/dev/null || true
@@ -119,7 +123,7 @@ summary() { # name report.json
       ", \(.server_cpu.cores | f) cores; load tool \(.client_cpu.per_request_us | f) µs/request"' "$2"
 }
 
-echo "target: $target (pid $pid) on 127.0.0.1:$port; quota=$([ "$target" = gateway ] && echo "$QUOTA" || echo none); N=$N concurrency=$CONCURRENCY connections=$CONNECTIONS chunks=$CHUNKS"
+echo "target: $target (pid $pid) on 127.0.0.1:$port; GOGC=$SERVER_GOGC; quota=$([ "$target" = gateway ] && echo "$QUOTA" || echo none); N=$N concurrency=$CONCURRENCY connections=$CONNECTIONS chunks=$CHUNKS"
 if [ "$WARMUP" -gt 0 ]; then
   load -n "$WARMUP" >/dev/null
   load -n "$WARMUP" -stream -chunks "$CHUNKS" >/dev/null
