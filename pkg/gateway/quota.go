@@ -54,7 +54,10 @@ func newLimiter(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics) (*qu
 	lim, err := quota.NewLimiter(quota.Options{
 		Store: store, FailurePolicy: policy, Timeout: q.Timeout.D(),
 		ReservationTTL: q.ReservationTTL.D(), PendingLimit: q.PendingLimit,
-		Logger: log, Observer: quotaObserver{m: m},
+		// Usage is written after the response by the background flusher in
+		// batches: the request path pays one Redis round trip, its admission.
+		BackgroundUsage: true,
+		Logger:          log, Observer: quotaObserver{m: m},
 	})
 	if err != nil {
 		closeStore()

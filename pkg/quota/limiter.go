@@ -21,6 +21,9 @@ type Limiter struct {
 	obs     Observer
 	breaker circuitbreaker.CircuitBreaker[any]
 	pending *pendingQueue
+	// background is set when reconciliations go through the pending queue
+	// (Options.BackgroundUsage, for a store that is not in memory).
+	background bool
 
 	stop      chan struct{}
 	flushDone chan struct{}
@@ -36,7 +39,10 @@ type Reservation struct {
 	tokens   int64
 	periods  Periods
 	local    bool // made in the fallback store
-	settled  atomic.Bool
+	// slot is set when a concurrency limit counts this reservation: its
+	// reconciliation frees the slot, so it is never deferred.
+	slot    bool
+	settled atomic.Bool
 }
 
 // ID names the reservation in the store (for logs).
@@ -61,6 +67,8 @@ func NewLimiter(opts Options) (*Limiter, error) {
 		stop:      make(chan struct{}),
 		flushDone: make(chan struct{}),
 	}
+	_, inMemory := opts.Store.(nonBlocking)
+	l.background = opts.BackgroundUsage && !inMemory
 	go l.flushLoop()
 	return l, nil
 }
@@ -143,7 +151,8 @@ func (l *Limiter) reserve(ctx context.Context, s Subject, tokens int64, countReq
 		return nil, d, nil
 	}
 	return &Reservation{id: op.ID, consumer: op.Consumer, model: op.Model, tokens: tokens,
-		periods: PeriodsAt(now), local: res.local}, d, nil
+		periods: PeriodsAt(now), local: res.local,
+		slot: op.Limits.MaxConcurrent > 0 || (op.Model != "" && op.ModelLimits.MaxConcurrent > 0)}, d, nil
 }
 
 // releaseAmbiguous queues the release of a reservation the shared store may
@@ -171,6 +180,9 @@ func (l *Limiter) Reconcile(ctx context.Context, r *Reservation, actualTokens in
 		Actual: max(0, actualTokens), Now: l.opts.Clock()}
 	if r.local {
 		return l.opts.Fallback.Reconcile(context.WithoutCancel(ctx), op)
+	}
+	if l.background && !r.slot {
+		return l.enqueue(op) // the flusher writes it, batched with others
 	}
 	err := l.reconcileShared(ctx, op)
 	if err == nil {

@@ -56,6 +56,14 @@ type Options struct {
 	ReservationTTL time.Duration
 	// PendingLimit bounds usage writes queued while the store is away (default 10000).
 	PendingLimit int
+	// BackgroundUsage writes reconciliations from the background flusher,
+	// batched into one round trip per batch when the store can (RedisStore),
+	// instead of on the caller's goroutine: Reconcile returns at once and a
+	// request costs one store round trip (its admission) on its own path.
+	// Usage shows up in the store a moment later. Reservations under a
+	// concurrency limit are still reconciled at once, so their slot is free
+	// when the response ends.
+	BackgroundUsage bool
 	// FlushBackoff and FlushBackoffMax bound the queue flusher's retry delays
 	// (defaults 100ms and 5s).
 	FlushBackoff    time.Duration

@@ -41,29 +41,28 @@ func (q *pendingQueue) push(op ReconcileOp) (depth int, ok bool) {
 	return len(q.items), true
 }
 
-func (q *pendingQueue) peek() (ReconcileOp, bool) {
+// head copies up to n items from the head of the queue.
+func (q *pendingQueue) head(n int) []ReconcileOp {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.items) == 0 {
-		return ReconcileOp{}, false
-	}
-	return q.items[0], true
+	return append([]ReconcileOp(nil), q.items[:min(n, len(q.items))]...)
 }
 
-// update replaces the head after a failed attempt (to mark it as retried).
-func (q *pendingQueue) update(op ReconcileOp) {
+// markRetry flags the first n items as possibly applied by a failed attempt.
+func (q *pendingQueue) markRetry(n int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.items) > 0 {
-		q.items[0] = op
+	for i := range q.items[:min(n, len(q.items))] {
+		q.items[i].Retry = true
 	}
 }
 
-func (q *pendingQueue) pop() int {
+// done removes the first n items (written) and returns the depth left.
+func (q *pendingQueue) done(n int) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.items[0] = ReconcileOp{}
-	q.items = q.items[1:]
+	clear(q.items[:n])
+	q.items = q.items[n:]
 	if len(q.items) == 0 {
 		q.items = nil // let the backing array go after an outage
 	}
@@ -127,31 +126,65 @@ func (l *Limiter) flushLoop() {
 	}
 }
 
-// flush writes queued items oldest first until the queue is empty or a write
-// fails. viaBreaker false (Close) bypasses the breaker: at shutdown there is
-// no later chance.
+// usageBatch bounds the reconciliations written in one round trip.
+const usageBatch = 128
+
+// batchReconciler is a store that writes many reconciliations in one round
+// trip (RedisStore); others get them one at a time.
+type batchReconciler interface {
+	ReconcileAll(ctx context.Context, ops []ReconcileOp) []error
+}
+
+// flush writes queued items oldest first, in batches where the store can,
+// until the queue is empty or a write fails. viaBreaker false (Close)
+// bypasses the breaker: at shutdown there is no later chance.
 func (l *Limiter) flush(ctx context.Context, viaBreaker bool) error {
+	n := 1
+	if _, ok := l.store.(batchReconciler); ok {
+		n = usageBatch
+	}
 	for {
-		op, ok := l.pending.peek()
-		if !ok {
+		ops := l.pending.head(n)
+		if len(ops) == 0 {
 			return nil
 		}
-		op.Now = l.opts.Clock()
-		var err error
-		if viaBreaker {
-			err = l.reconcileShared(ctx, op)
-		} else {
-			err = l.direct(ctx, op)
+		now := l.opts.Clock()
+		for i := range ops {
+			ops[i].Now = now
 		}
-		if err != nil {
-			if !errors.Is(err, errBreakerOpen) && !op.Retry {
-				op.Retry = true // it may have been applied
-				l.pending.update(op)
+		if err := l.writeUsage(ctx, ops, viaBreaker); err != nil {
+			if !errors.Is(err, errBreakerOpen) {
+				l.pending.markRetry(len(ops)) // they may have been applied
 			}
 			return err
 		}
-		l.obs.PendingDepth(l.pending.pop())
+		l.obs.PendingDepth(l.pending.done(len(ops)))
 	}
+}
+
+// writeUsage writes ops: one alone as a plain reconciliation, several as one
+// batch. A batch fails as a whole (any of its writes may have been applied).
+func (l *Limiter) writeUsage(ctx context.Context, ops []ReconcileOp, viaBreaker bool) error {
+	if len(ops) == 1 {
+		if viaBreaker {
+			return l.reconcileShared(ctx, ops[0])
+		}
+		return l.direct(ctx, ops[0])
+	}
+	batch := func(ctx context.Context, st Store) (struct{}, error) {
+		return struct{}{}, errors.Join(st.(batchReconciler).ReconcileAll(ctx, ops)...)
+	}
+	if viaBreaker {
+		_, err := call(l, ctx, OpReconcile, batch)
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
+	defer cancel()
+	_, err := batch(cctx, l.store)
+	if err != nil {
+		l.obs.StoreError(OpReconcile, err)
+	}
+	return err
 }
 
 // direct writes op bounded by the timeout and ctx, without the breaker.

@@ -186,6 +186,42 @@ func (r *RedisStore) Reserve(ctx context.Context, op ReserveOp) (ReserveResult, 
 
 // Reconcile implements Store.
 func (r *RedisStore) Reconcile(ctx context.Context, op ReconcileOp) error {
+	keys, args := r.reconcileArgs(op)
+	if err := r.run(ctx, r.settle, keys, args...).Err(); err != nil {
+		return fmt.Errorf("quota: redis reconcile: %w", err)
+	}
+	return nil
+}
+
+// ReconcileAll writes many reconciliations in one pipeline: one round trip
+// (per Cluster node) for the batch. Each is still its own atomic script.
+func (r *RedisStore) ReconcileAll(ctx context.Context, ops []ReconcileOp) []error {
+	cmds := make([]*redis.Cmd, len(ops))
+	// Pipelined's own error repeats the first command's; each is read below.
+	_, _ = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, op := range ops {
+			keys, args := r.reconcileArgs(op)
+			cmds[i] = r.settle.lua.EvalSha(ctx, p, keys, args...)
+		}
+		return nil
+	})
+	errs := make([]error, len(ops))
+	for i, c := range cmds {
+		err := c.Err()
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			// The server lost its scripts (restart, flush): this one loads it.
+			keys, args := r.reconcileArgs(ops[i])
+			err = r.run(ctx, r.settle, keys, args...).Err()
+		}
+		if err != nil {
+			errs[i] = fmt.Errorf("quota: redis reconcile: %w", err)
+		}
+	}
+	return errs
+}
+
+// reconcileArgs are reconcile.lua's keys and arguments for op.
+func (r *RedisStore) reconcileArgs(op ReconcileOp) ([]string, []any) {
 	ttl := ttlsAt(op.Periods, op.Now)
 	keys := make([]string, 0, 12)
 	for _, model := range scopeModels(op.Model) {
@@ -193,11 +229,7 @@ func (r *RedisStore) Reconcile(ctx context.Context, op ReconcileOp) error {
 		keys = append(keys, k.counter("tk", op.Periods.Minute), k.counter("d", op.Periods.Day),
 			k.counter("mo", op.Periods.Month), k.fixed("res"), k.fixed("live"), k.fixed("exp"))
 	}
-	if err := r.run(ctx, r.settle, keys, op.ID, op.Actual, flag(op.Retry),
-		ttl.minute, ttl.day, ttl.month, op.Now.UnixMilli()).Err(); err != nil {
-		return fmt.Errorf("quota: redis reconcile: %w", err)
-	}
-	return nil
+	return keys, []any{op.ID, op.Actual, flag(op.Retry), ttl.minute, ttl.day, ttl.month, op.Now.UnixMilli()}
 }
 
 // Usage implements Store.
