@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,10 @@ func newLimiter(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics) (*qu
 	var store quota.Store = quota.NewMemoryStore()
 	closeStore := func() error { return nil }
 	if q.Store == "redis" {
+		// go-redis reports some events (dial failures) through its own
+		// process-wide logger, plain text on stderr by default; keep the log
+		// stream JSON. (The setting is atomic; the last gateway started wins.)
+		redis.SetLogger(redisClientLog{log})
 		client := redis.NewUniversalClient(&redis.UniversalOptions{
 			Addrs:         q.Redis.Addrs,
 			MasterName:    q.Redis.MasterName,
@@ -84,3 +89,10 @@ func (o quotaObserver) StoreError(op string, _ error)           { o.m.QuotaStore
 func (o quotaObserver) Fallback(string)                         { o.m.QuotaFallback() }
 func (o quotaObserver) PendingDepth(n int)                      { o.m.SetQuotaPending(n) }
 func (o quotaObserver) PendingDropped()                         { o.m.QuotaPendingDropped(1) }
+
+// redisClientLog turns go-redis's own messages into JSON log lines.
+type redisClientLog struct{ log *slog.Logger }
+
+func (r redisClientLog) Printf(_ context.Context, format string, v ...any) {
+	r.log.Warn("redis client", "message", fmt.Sprintf(format, v...))
+}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,6 +56,16 @@ func TestRedisDownFailsClosedFast(t *testing.T) {
 	}
 	if s.mockCalls() != 0 {
 		t.Fatal("provider called")
+	}
+	// go-redis's own report of a failed dial (the next request needs a new
+	// connection) is a JSON line like the rest.
+	resp, body = s.post(limitedKey, "/v1/chat/completions", []byte(chatBody))
+	assertOpenAIError(t, resp, body, 503, "quota_unavailable")
+	logs := s.waitLog(`"msg":"redis client"`)
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Errorf("log line is not JSON: %q", line)
+		}
 	}
 }
 
