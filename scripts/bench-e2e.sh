@@ -50,21 +50,8 @@ QUOTA=redis
 PPROF=${PPROF:-0}
 mkdir -p "$BIN" "$LOGS"
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-picked=" "
-# pick_port VAR DEFAULT: VAR keeps a port given in the environment (which
-# must be free), else the first free port from DEFAULT up.
-pick_port() {
-  local var=$1 p=${!1:-}
-  if [ -n "$p" ]; then
-    if port_open "$p"; then echo "$var=$p: 127.0.0.1:$p is already in use" >&2; exit 1; fi
-  else
-    p=$2
-    while port_open "$p" || [[ $picked == *" $p "* ]]; do p=$((p + 1)); done
-  fi
-  picked+="$p "
-  printf -v "$var" '%s' "$p"
-}
+# shellcheck source=scripts/bench-config.sh
+source scripts/bench-config.sh
 pick_port REDIS_PORT 16391
 pick_port MOCK_PORT 18091
 pick_port GRPC_PORT 50071
@@ -76,35 +63,7 @@ pick_port FLOOR_LISTEN_PORT 10020
 
 go build -o "$BIN/" ./cmd/gateway ./cmd/mock-llm ./cmd/envoy-standin ./cmd/http-load ./cmd/extproc-trivial
 
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-wait_until() { # name log command...
-  local name=$1 log=$2
-  shift 2
-  for _ in $(seq 1 100); do
-    "$@" && return 0
-    sleep 0.1
-  done
-  echo "$name did not become ready; see $log" >&2
-  tail -n 20 "$log" >&2 || true
-  exit 1
-}
-http_ok() { curl -fsS -o /dev/null "$1" 2>/dev/null; }
-
-# shellcheck source=scripts/bench-config.sh
-source scripts/bench-config.sh
-
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-  --logfile "$(pwd)/$LOGS/e2e-redis.log" &
-redis_pid=$!
-pids+=("$redis_pid")
-wait_until redis "$LOGS/e2e-redis.log" port_open "$REDIS_PORT"
+start_redis e2e
 
 "$BIN/mock-llm" -listen "127.0.0.1:$MOCK_PORT" -words "$CHUNKS" -ttft 0 -token-delay 0 \
   >"$LOGS/e2e-mock.log" 2>&1 &

@@ -48,8 +48,6 @@ KEY=${KEY:-sk-gw-bench-local-only}
 MODEL=${MODEL:-gpt-4o-mini}
 mkdir -p "$BIN" "$LOGS"
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
 # shellcheck source=scripts/bench-config.sh
 source scripts/bench-config.sh
 
