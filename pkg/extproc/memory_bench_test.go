@@ -27,29 +27,9 @@ const memPipeline = 16
 // way it does in production.
 func memConfig(b *testing.B) *config.Config {
 	b.Helper()
-	yaml := `
-providers:
-  - {name: primary, cluster: cluster_primary, api_key_env: PRIMARY_KEY, timeout: 7s, max_retries: 2}
-models:
-  - name: gpt-test
-    deployments: [{provider: primary, model: upstream-model}]
-consumers:
-  - id: alpha
-    key_sha256: ["` + hashOf(testKey) + `"]
-    models: [gpt-test]
-guardrails:
-  banned_words: ["forbidden-demo-word", "zorblax"]
-  output_action: redact
-`
-	cfg, err := config.Parse([]byte(yaml), config.Env{Getenv: func(k string) string {
-		if k == "PRIMARY_KEY" {
-			return providerKey
-		}
-		return ""
-	}})
-	if err != nil {
-		b.Fatal(err)
-	}
+	cfg := testConfig(b)
+	cfg.Guardrails.BannedWords = []string{"forbidden-demo-word", "zorblax"}
+	cfg.Guardrails.OutputAction = "redact"
 	return cfg
 }
 
