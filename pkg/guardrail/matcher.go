@@ -14,16 +14,26 @@ type Matcher struct {
 	p          *Policy
 	pending    string    // original text received but not released
 	prev       rune      // last normalised rune released, -1 at the start
-	norm       *normText // from the policy's pool; nil until needed
+	norm       *normText // nil until needed; from the policy's pool when pooled
+	pooled     bool      // made by NewCheckMatcher: Release returns norm
 	ms         []match
 	stopped    bool
 	violation  Violation
 	redactions int
 }
 
-// NewMatcher returns a matcher for one output stream.
+// NewMatcher returns a matcher for one output stream. Release is optional.
 func (p *Policy) NewMatcher() *Matcher {
 	return &Matcher{p: p, prev: -1}
+}
+
+// NewCheckMatcher is NewMatcher for a short-lived check of complete text: its
+// buffers come from the policy's pool, so the caller must Release it. (A
+// streamed matcher lives as long as its response and keeps buffers of its own,
+// sized to its deltas, rather than a pooled one sized to the largest text the
+// policy has seen.)
+func (p *Policy) NewCheckMatcher() *Matcher {
+	return &Matcher{p: p, prev: -1, pooled: true}
 }
 
 // Feed adds a delta and returns the text safe to emit now. stopped is true once
@@ -43,8 +53,8 @@ func (m *Matcher) Flush() (out string, stopped bool) {
 // otherwise leaves them to the garbage collector. Call it when done; a
 // matcher used again after Release takes new buffers.
 func (m *Matcher) Release() {
-	if m.norm != nil {
-		m.p.texts.Put(m.norm)
+	if m.pooled && m.norm != nil {
+		m.p.putText(m.norm)
 		m.norm = nil
 	}
 }
@@ -73,7 +83,10 @@ func (m *Matcher) step(delta string, final bool) (string, bool) {
 		return "", false
 	}
 	if m.norm == nil {
-		m.norm = m.p.text()
+		m.norm = &normText{}
+		if m.pooled {
+			m.norm = m.p.text()
+		}
 	}
 	m.p.fold.normalize(m.norm, text)
 	st := scanState{prev: m.prev, final: final, firstOnly: m.p.action == ActionStop}
@@ -130,7 +143,7 @@ func (m *Matcher) stop(text string) (string, bool) {
 // Apply checks a complete text (a non-streamed response) and returns it
 // redacted, or cut before the first banned phrase when stopped is true.
 func (p *Policy) Apply(text string) (out string, stopped bool, v Violation) {
-	m := p.NewMatcher()
+	m := p.NewCheckMatcher()
 	defer m.Release()
 	out, stopped = m.Feed(text)
 	if !stopped {

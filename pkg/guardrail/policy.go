@@ -167,13 +167,25 @@ func (p *Policy) text() *normText {
 	return &normText{}
 }
 
+// maxPooledText bounds the input size whose buffers go back to the pool
+// (they take about 10 bytes per input byte): one huge prompt must not pin
+// megabytes for the life of the process.
+const maxPooledText = 64 << 10
+
+// putText returns t to the pool unless it grew past maxPooledText.
+func (p *Policy) putText(t *normText) {
+	if cap(t.b) <= maxPooledText {
+		p.texts.Put(t)
+	}
+}
+
 // CheckPrompt reports the first banned phrase in the request's message texts.
 func (p *Policy) CheckPrompt(texts []string) (Violation, bool) {
 	if p.trie.empty() {
 		return Violation{}, false
 	}
 	t := p.text()
-	defer p.texts.Put(t)
+	defer p.putText(t)
 	var buf [1]match
 	for i, text := range texts {
 		p.fold.normalize(t, text)

@@ -81,7 +81,7 @@ func filterJSON(body []byte, opts Options, v *docView) (Result, error) {
 // guardMessage applies the policy to one complete choice.
 func guardMessage(es []edit, c *choiceView, text string, opts *Options, o *Outcome) []edit {
 	es = blankShadowed(es, c)
-	m := opts.Policy.NewMatcher()
+	m := opts.Policy.NewCheckMatcher()
 	defer m.Release()
 	out, stopped := m.Feed(text)
 	if !stopped {
