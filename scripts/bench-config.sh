@@ -3,15 +3,12 @@
 # sk-gw-bench-local-only) whose limits of every kind are enforced but high
 # enough never to reject, so each request pays the whole quota path.
 # QUOTA=redis swaps the in-memory store for Redis on 127.0.0.1:$REDIS_PORT;
-# AUTO_PIPELINE=1 sends the quota scripts through go-redis's autopipeliner;
 # PPROF=1 serves /debug/pprof/ on the admin listener. Below bench_config: the
 # shell helpers the scripts share (ports, process cleanup, readiness, Redis).
 bench_config() {
   local pprof=false
   [ "$PPROF" = 1 ] && pprof=true
-  local pipeline=false
-  [ "${AUTO_PIPELINE:-0}" = 1 ] && pipeline=true
-  awk -v quota="$QUOTA" -v redis_port="$REDIS_PORT" -v pprof="$pprof" -v pipeline="$pipeline" '
+  awk -v quota="$QUOTA" -v redis_port="$REDIS_PORT" -v pprof="$pprof" '
     /^  admin_listen:/ { print; print "  pprof: " pprof; next }
     /^consumers:/ {
       print
@@ -31,7 +28,6 @@ bench_config() {
       print "  redis:"
       print "    addrs: [\"127.0.0.1:" redis_port "\"]"
       print "    key_prefix: \"bench:\""
-      print "    auto_pipeline: " pipeline
       next
     }
     { print }' config/gateway.local.yaml

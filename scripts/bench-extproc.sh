@@ -22,7 +22,6 @@
 # (120 requests/minute) would measure the 429 path instead.
 # SERVER_GOGC (200, as in k8s/deployment.yaml) is the GOGC of the server under
 # test, trivial or gateway alike; the load tool keeps Go's default.
-# AUTO_PIPELINE=1 turns quota.redis.auto_pipeline on (see bench-config.sh).
 # PPROF=1 takes a 10 s CPU profile of the server during the JSON and SSE runs
 # (.run/cpu-<target>-json.pprof, .run/cpu-<target>-sse.pprof).
 # The load tool and the server share this machine's cores: compare numbers

@@ -175,11 +175,6 @@ type Redis struct {
 	Cluster      bool     `json:"cluster,omitempty"`
 	PoolSize     int      `json:"pool_size,omitempty"`
 	KeyPrefix    string   `json:"key_prefix,omitempty"`
-	// AutoPipeline sends the quota scripts of concurrent requests together
-	// (one write and one read per batch): far fewer round trips and less
-	// Redis CPU under high concurrency, but more sidecar CPU and latency per
-	// request at low concurrency (see docs/benchmarks.md). Default false.
-	AutoPipeline bool `json:"auto_pipeline,omitempty"`
 }
 
 // Guardrails is the minimal operational safety policy.

@@ -41,11 +41,11 @@ func newLimiter(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics) (*qu
 			MaxRetries:  -1,
 			DialTimeout: time.Second,
 			// One dial attempt: the limiter's breaker paces reconnects, and
-			// go-redis's dial retries would hold a pipelined batch (and a
+			// go-redis's dial retries would hold a usage batch (and a
 			// shutdown) for seconds while Redis is down.
 			DialerRetries: 1,
 		})
-		rs, err := quota.NewRedisStore(client, quota.RedisStoreOptions{KeyPrefix: q.Redis.KeyPrefix, AutoPipeline: q.Redis.AutoPipeline})
+		rs, err := quota.NewRedisStore(client, quota.RedisStoreOptions{KeyPrefix: q.Redis.KeyPrefix})
 		if err != nil {
 			client.Close()
 			return nil, nil, fmt.Errorf("quota store: %w", err)

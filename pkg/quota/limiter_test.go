@@ -14,14 +14,7 @@ import (
 // bounds: a 50ms timeout and a breaker that opens after three failures.
 func outageLimiter(t *testing.T, srv *testredis.Server, policy FailurePolicy, obs Observer, tweak func(*Options)) *Limiter {
 	t.Helper()
-	return outageLimiterMode(t, srv, false, policy, obs, tweak)
-}
-
-// outageLimiterMode is outageLimiter with the scripts sent directly or
-// through the autopipeliner (quota.redis.auto_pipeline).
-func outageLimiterMode(t *testing.T, srv *testredis.Server, pipelined bool, policy FailurePolicy, obs Observer, tweak func(*Options)) *Limiter {
-	t.Helper()
-	store, err := NewRedisStore(srv.Client(), RedisStoreOptions{AutoPipeline: pipelined})
+	store, err := NewRedisStore(srv.Client(), RedisStoreOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,15 +33,11 @@ var rpm3 = Subject{Consumer: "team-a", Limits: Limits{RequestsPerMinute: 3, Toke
 // wait longer than the timeout, and once the breaker opens calls return at
 // once. When Redis is back, half-open probes close the breaker.
 func TestFailClosedIsFast(t *testing.T) {
-	for _, c := range []struct {
-		outage    string
-		pipelined bool
-	}{{"killed", false}, {"paused", false}, {"killed", true}, {"paused", true}} {
-		outage := c.outage
-		t.Run(outage+"/"+pipelineName(c.pipelined), func(t *testing.T) {
+	for _, outage := range []string{"killed", "paused"} {
+		t.Run(outage, func(t *testing.T) {
 			srv := testredis.Start(t)
 			obs := newCountingObserver()
-			l := outageLimiterMode(t, srv, c.pipelined, FailClosed, obs, nil)
+			l := outageLimiter(t, srv, FailClosed, obs, nil)
 			ctx := t.Context()
 			if _, err := l.AdmitRequest(ctx, rpm3); err != nil {
 				t.Fatalf("healthy admit: %v", err)

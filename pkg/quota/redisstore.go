@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,11 +34,6 @@ type RedisStoreOptions struct {
 	// KeyPrefix starts every key (default "quota:"). It must not contain
 	// braces, which would change the Cluster hash tag.
 	KeyPrefix string
-	// AutoPipeline sends the scripts of concurrent calls together, one write
-	// and one read per batch instead of per call (go-redis's autopipeliner).
-	// A lone call is sent at once; under load the syscalls and wake-ups per
-	// quota decision drop with the batch size.
-	AutoPipeline bool
 }
 
 // RedisStore keeps counters in Redis (standalone, Sentinel or Cluster through
@@ -46,13 +42,10 @@ type RedisStoreOptions struct {
 // trip and is atomic. All keys of a consumer share the {consumer} hash tag, so
 // a script's keys always live in one Cluster slot. The Limiter bounds every
 // call with a context deadline: give the client ContextTimeoutEnabled so it
-// honours that deadline, and MaxRetries -1, because a script retried after a
-// lost answer may run twice (counting a request or usage twice); the Limiter
-// handles ambiguous failures itself.
+// honours that deadline, and MaxRetries -1. Script calls are never re-sent by
+// go-redis (see onceCmd).
 type RedisStore struct {
-	client redis.UniversalClient
-	// pipe is the client's deferred autopipeliner, nil unless AutoPipeline.
-	pipe    *redis.AutoPipeliner
+	client  redis.UniversalClient
 	prefix  string
 	request script
 	reserve script
@@ -81,19 +74,8 @@ func NewRedisStore(client redis.UniversalClient, opts RedisStoreOptions) (*Redis
 	if strings.ContainsAny(opts.KeyPrefix, "{}") {
 		return nil, fmt.Errorf("quota: key prefix %q must not contain braces (they would override the per-consumer hash tag)", opts.KeyPrefix)
 	}
-	var pipe *redis.AutoPipeliner
-	if opts.AutoPipeline {
-		var err error
-		// Unordered: quota scripts of different requests never depend on each
-		// other's order (each is atomic on its own), and in Cluster mode the
-		// batches of different nodes must not wait for each other.
-		if pipe, err = client.AsyncAutoPipelineWithOptions(&redis.AutoPipelineOptions{Unordered: true}); err != nil {
-			return nil, fmt.Errorf("quota: redis autopipeline: %w", err)
-		}
-	}
 	return &RedisStore{
 		client:  client,
-		pipe:    pipe,
 		prefix:  opts.KeyPrefix,
 		request: newScript(luaCommon + luaRequest),
 		reserve: newScript(luaCommon + luaScope + luaReserve),
@@ -102,23 +84,29 @@ func NewRedisStore(client redis.UniversalClient, opts RedisStoreOptions) (*Redis
 	}, nil
 }
 
-// run runs a script (EVALSHA, then EVAL once if the server does not know it)
-// directly or through the autopipeliner. A pipelined call stops waiting when
-// ctx is done; the script may still run, which the Limiter treats like any
-// timeout (the result is ambiguous).
+// run runs a script: EVALSHA, then EVAL once if the server does not know it.
 func (r *RedisStore) run(ctx context.Context, s script, keys []string, args ...any) *redis.Cmd {
-	if r.pipe == nil {
-		return s.lua.Run(ctx, r.client, keys, args...)
+	cmd := scriptCall(ctx, "evalsha", s.lua.Hash(), keys, args)
+	_ = r.client.Process(ctx, cmd)
+	if isNoScript(cmd.Err()) {
+		cmd = scriptCall(ctx, "eval", s.src, keys, args)
+		_ = r.client.Process(ctx, cmd)
 	}
-	cmd := r.submit(ctx, "evalsha", s.lua.Hash(), keys, args)
-	if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		cmd = r.submit(ctx, "eval", s.src, keys, args)
-	}
-	return cmd
+	return cmd.Cmd
 }
 
-// submit queues one EVALSHA or EVAL and waits for its batch or ctx.
-func (r *RedisStore) submit(ctx context.Context, verb, script string, keys []string, args []any) *redis.Cmd {
+// onceCmd is a script call go-redis must never send again on its own: a
+// script whose answer was lost may have run, and running it twice counts a
+// request or usage twice. (MaxRetries -1 stops a standalone client's retries;
+// a Cluster client retries network errors within MaxRedirects unless the
+// command says NoRetry. MOVED and ASK redirects are still followed: the
+// script did not run.) The Limiter handles ambiguous failures itself.
+type onceCmd struct{ *redis.Cmd }
+
+func (onceCmd) NoRetry() bool { return true }
+
+// scriptCall builds an EVALSHA or EVAL of script over keys and args.
+func scriptCall(ctx context.Context, verb, script string, keys []string, args []any) onceCmd {
 	cmdArgs := make([]any, 0, 3+len(keys)+len(args))
 	cmdArgs = append(cmdArgs, verb, script, len(keys))
 	for _, k := range keys {
@@ -127,15 +115,10 @@ func (r *RedisStore) submit(ctx context.Context, verb, script string, keys []str
 	cmdArgs = append(cmdArgs, args...)
 	cmd := redis.NewCmd(ctx, cmdArgs...)
 	cmd.SetFirstKeyPos(3) // Cluster routing: the first key follows the key count
-	if err := r.pipe.Submit(ctx, cmd).WaitContext(ctx); err != nil && ctx.Err() != nil {
-		// Abandoned: the batch may still write the result; hand back a
-		// separate command carrying the timeout instead.
-		abandoned := redis.NewCmd(ctx)
-		abandoned.SetErr(err)
-		return abandoned
-	}
-	return cmd
+	return onceCmd{cmd}
 }
+
+func isNoScript(err error) bool { return err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") }
 
 // CountRequest implements Store.
 func (r *RedisStore) CountRequest(ctx context.Context, op RequestOp) (RequestResult, error) {
@@ -194,30 +177,48 @@ func (r *RedisStore) Reconcile(ctx context.Context, op ReconcileOp) error {
 }
 
 // ReconcileAll writes many reconciliations in one pipeline: one round trip
-// (per Cluster node) for the batch. Each is still its own atomic script.
+// (per Cluster node) for the batch. Each is still its own atomic script, and
+// each gets its own result.
 func (r *RedisStore) ReconcileAll(ctx context.Context, ops []ReconcileOp) []error {
-	cmds := make([]*redis.Cmd, len(ops))
-	// Pipelined's own error repeats the first command's; each is read below.
-	_, _ = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, op := range ops {
-			keys, args := r.reconcileArgs(op)
-			cmds[i] = r.settle.lua.EvalSha(ctx, p, keys, args...)
+	cmds := r.settleAll(ctx, "evalsha", r.settle.lua.Hash(), ops)
+	if slices.ContainsFunc(cmds, func(c onceCmd) bool { return isNoScript(c.Err()) }) {
+		// The server lost its scripts (restart, failover): load the script
+		// once (on every Cluster master) and send those calls again.
+		if err := r.client.ScriptLoad(ctx, r.settle.src).Err(); err == nil {
+			var again []ReconcileOp
+			var at []int
+			for i, c := range cmds {
+				if isNoScript(c.Err()) {
+					again, at = append(again, ops[i]), append(at, i)
+				}
+			}
+			for j, c := range r.settleAll(ctx, "evalsha", r.settle.lua.Hash(), again) {
+				cmds[at[j]] = c
+			}
 		}
-		return nil
-	})
+	}
 	errs := make([]error, len(ops))
 	for i, c := range cmds {
-		err := c.Err()
-		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-			// The server lost its scripts (restart, flush): this one loads it.
-			keys, args := r.reconcileArgs(ops[i])
-			err = r.run(ctx, r.settle, keys, args...).Err()
-		}
-		if err != nil {
+		if err := c.Err(); err != nil {
 			errs[i] = fmt.Errorf("quota: redis reconcile: %w", err)
 		}
 	}
 	return errs
+}
+
+// settleAll sends reconcile.lua for every op in one pipeline.
+func (r *RedisStore) settleAll(ctx context.Context, verb, script string, ops []ReconcileOp) []onceCmd {
+	cmds := make([]onceCmd, len(ops))
+	// Pipelined's own error repeats a command's; each is read by the caller.
+	_, _ = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, op := range ops {
+			keys, args := r.reconcileArgs(op)
+			cmds[i] = scriptCall(ctx, verb, script, keys, args)
+			_ = p.Process(ctx, cmds[i])
+		}
+		return nil
+	})
+	return cmds
 }
 
 // reconcileArgs are reconcile.lua's keys and arguments for op.

@@ -52,20 +52,15 @@ type stackOptions struct {
 	mock           *mock
 	failurePolicy  string
 	tracer         trace.TracerProvider
-	autoPipeline   bool // quota.redis.auto_pipeline
 }
 
 func sha(key string) string {
 	return strings.TrimSpace(hashKey(key))
 }
 
-func configYAML(redisAddr, extra, failurePolicy string, autoPipeline bool) string {
+func configYAML(redisAddr, extra, failurePolicy string) string {
 	if failurePolicy == "" {
 		failurePolicy = "closed"
-	}
-	pipeline := "false"
-	if autoPipeline {
-		pipeline = "true"
 	}
 	return `
 server: {grpc_listen: "127.0.0.1:0", admin_listen: "127.0.0.1:0", shutdown_timeout: 5s}
@@ -92,7 +87,7 @@ consumers:
     limits: {requests_per_minute: 5}
 quota:
   store: redis
-  redis: {addrs: ["` + redisAddr + `"], auto_pipeline: ` + pipeline + `}
+  redis: {addrs: ["` + redisAddr + `"]}
   timeout: 50ms
   failure_policy: ` + failurePolicy + `
 guardrails:
@@ -114,7 +109,7 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "gateway.yaml")
-	if err := os.WriteFile(path, []byte(configYAML(s.redis.Addr(), o.extraConfig, o.failurePolicy, o.autoPipeline)), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(configYAML(s.redis.Addr(), o.extraConfig, o.failurePolicy)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env := config.Env{Getenv: func(k string) string {

@@ -70,11 +70,10 @@ func TestRedisDownFailsClosedFast(t *testing.T) {
 }
 
 // TestRateLimitExactAcrossReplicas: two sidecars sharing Redis admit exactly the
-// consumer's 5 requests per minute between them, one sending its quota
-// scripts directly and one through the autopipeliner.
+// consumer's 5 requests per minute between them.
 func TestRateLimitExactAcrossReplicas(t *testing.T) {
 	a := startStack(t, stackOptions{})
-	b := startStack(t, stackOptions{redis: a.redis, mock: a.mock, autoPipeline: true})
+	b := startStack(t, stackOptions{redis: a.redis, mock: a.mock})
 	var ok, limited atomic.Int32
 	var wg sync.WaitGroup
 	var sawHeaders atomic.Bool
