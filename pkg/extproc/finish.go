@@ -25,7 +25,8 @@ func (r *request) finish(ctx context.Context) {
 	input, output := r.actualTokens()
 	if r.reservation != nil {
 		if err := r.srv.opts.Quota.Reconcile(ctx, r.reservation, input+output); err != nil {
-			r.log.Warn("usage reconciliation deferred", "error", err.Error())
+			// The quota package logged the loss with the reservation's details.
+			r.log.Debug("usage not written", "error", err.Error())
 		}
 	}
 	status := r.clientStatus()

@@ -2,6 +2,7 @@ package quota
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -106,10 +107,16 @@ func TestBackgroundUsageSurvivesAnOutage(t *testing.T) {
 		res = append(res, r)
 	}
 	srv.Pause()
+	start := time.Now()
 	for _, r := range res {
 		if err := l.Reconcile(context.Background(), r, 3); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Queued, not written on the caller's goroutine (which would wait out the
+	// timeout on the hung server).
+	if d := time.Since(start); d > 50*time.Millisecond {
+		t.Errorf("50 reconciliations took %v while Redis hangs; want them queued", d)
 	}
 	time.Sleep(300 * time.Millisecond) // batches time out and are retried
 	srv.Resume()
@@ -117,4 +124,88 @@ func TestBackgroundUsageSurvivesAnOutage(t *testing.T) {
 		u, err := l.Usage(ctx, s)
 		return err == nil && u.Usage.TokensPerDay.Used == 150 && u.Usage.Concurrent.Used == 0
 	})
+}
+
+// rejectingStore refuses the reconciliation of one reservation, as Redis
+// would answer a script error, and passes everything else to a RedisStore.
+type rejectingStore struct {
+	*RedisStore
+	bad string
+}
+
+func (s rejectingStore) ReconcileAll(ctx context.Context, ops []ReconcileOp) []error {
+	var sent []ReconcileOp
+	var at []int
+	errs := make([]error, len(ops))
+	for i, op := range ops {
+		if op.ID == s.bad {
+			errs[i] = fmt.Errorf("%w: ERR script failed", ErrStoreRejected)
+			continue
+		}
+		sent, at = append(sent, op), append(at, i)
+	}
+	for j, err := range s.RedisStore.ReconcileAll(ctx, sent) {
+		errs[at[j]] = err
+	}
+	return errs
+}
+
+// TestRejectedUsageWriteDoesNotBlockTheQueue: a write the store refuses for
+// good is dropped (and counted), and every other write of its batch lands.
+func TestRejectedUsageWriteDoesNotBlockTheQueue(t *testing.T) {
+	srv := testredis.Start(t)
+	rs, err := NewRedisStore(srv.Client(), RedisStoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &rejectingStore{RedisStore: rs}
+	obs := newCountingObserver()
+	l := newTestLimiter(t, store, nil, Options{BackgroundUsage: true, Timeout: time.Second, Observer: obs})
+	ctx := t.Context()
+	s := Subject{Consumer: "rejects", Limits: Limits{TokensPerDay: 1 << 40}}
+	var res []*Reservation
+	for range 30 {
+		r, _, err := l.AdmitAndReserve(ctx, s, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res = append(res, r)
+	}
+	store.bad = res[7].ID()
+	var wg sync.WaitGroup
+	for _, r := range res {
+		wg.Go(func() { l.Reconcile(context.Background(), r, 2) })
+	}
+	wg.Wait()
+	// 29 reservations settled at 2 tokens; the refused one keeps its 100
+	// reserved until it expires.
+	waitFor(t, 5*time.Second, "the other writes to land", func() bool {
+		u, err := l.Usage(ctx, s)
+		return err == nil && u.Usage.TokensPerDay.Used == 29*2+100 && u.Usage.Concurrent.Used == 1
+	})
+	if _, _, dropped := obs.snapshot(); dropped != 1 {
+		t.Errorf("dropped %d writes, want the refused one", dropped)
+	}
+}
+
+// TestReconcileAfterCloseStillWrites: a stream that ends during shutdown,
+// after the queue closed, has its usage written directly, not dropped.
+func TestReconcileAfterCloseStillWrites(t *testing.T) {
+	srv := testredis.Start(t)
+	l, _ := backgroundLimiter(t, srv, time.Second)
+	ctx := t.Context()
+	s := Subject{Consumer: "late", Limits: Limits{TokensPerDay: 1 << 40}}
+	r, _, err := l.AdmitAndReserve(ctx, s, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Reconcile(ctx, r, 7); err != nil {
+		t.Fatalf("reconcile after close: %v", err)
+	}
+	if u, err := l.Usage(ctx, s); err != nil || u.Usage.TokensPerDay.Used != 7 {
+		t.Errorf("usage after a reconcile following close: %+v, %v", u.Usage.TokensPerDay, err)
+	}
 }

@@ -71,7 +71,7 @@ func (d *differ) step(i int) {
 		ttl := time.Duration(1+d.rng.IntN(5)) * time.Minute
 		op := ReserveOp{ID: fmt.Sprint("r", d.ids), Consumer: consumer, Model: model, Limits: d.limits(),
 			ModelLimits: d.limits(), Tokens: d.rng.Int64N(120), Now: d.now,
-			Deadline: d.now.Add(ttl), ForgetAt: d.now.Add(2 * ttl)}
+			Deadline: d.now.Add(ttl), ForgetAt: d.now.Add(2 * ttl), CountRequest: d.rng.IntN(2) == 0}
 		a, errA := d.mem.Reserve(ctx, op)
 		b, errB := d.red.Reserve(ctx, op)
 		d.same(i, "reserve", op, a, b, errA, errB)

@@ -36,7 +36,7 @@ func newBreaker(o BreakerOptions, log *slog.Logger, obs Observer) circuitbreaker
 }
 
 // nonBlocking marks stores that answer from memory: the limiter calls them
-// inline, without the timeout goroutine and the breaker.
+// without the timeout and the breaker.
 type nonBlocking interface{ nonBlocking() }
 
 // call runs fn against the shared store, refused at once while the breaker is

@@ -21,6 +21,7 @@ type Limiter struct {
 	obs     Observer
 	breaker circuitbreaker.CircuitBreaker[any]
 	pending *pendingQueue
+	flushMu sync.Mutex // one flush at a time
 	// background is set when reconciliations go through the pending queue
 	// (Options.BackgroundUsage, for a store that is not in memory).
 	background bool
@@ -182,7 +183,12 @@ func (l *Limiter) Reconcile(ctx context.Context, r *Reservation, actualTokens in
 		return l.opts.Fallback.Reconcile(context.WithoutCancel(ctx), op)
 	}
 	if l.background && !r.slot {
-		return l.enqueue(op) // the flusher writes it, batched with others
+		if depth, ok := l.pending.push(op); ok {
+			l.obs.PendingDepth(depth)
+			return nil // the flusher writes it, batched with others
+		}
+		// Queue full or limiter closed (a stream ending during shutdown):
+		// write it now rather than lose it.
 	}
 	err := l.reconcileShared(ctx, op)
 	if err == nil {
@@ -193,9 +199,7 @@ func (l *Limiter) Reconcile(ctx context.Context, r *Reservation, actualTokens in
 	return l.enqueue(op)
 }
 
-// reconcileShared writes op to the shared store through the breaker. op is
-// a copy: the store call may outlive this function (timeout) and must not
-// see the caller change it.
+// reconcileShared writes op to the shared store through the breaker.
 func (l *Limiter) reconcileShared(ctx context.Context, op ReconcileOp) error {
 	_, err := call(l, ctx, OpReconcile, func(ctx context.Context, st Store) (struct{}, error) {
 		return struct{}{}, st.Reconcile(ctx, op)

@@ -48,21 +48,18 @@ func (q *pendingQueue) head(n int) []ReconcileOp {
 	return append([]ReconcileOp(nil), q.items[:min(n, len(q.items))]...)
 }
 
-// markRetry flags the first n items as possibly applied by a failed attempt.
-func (q *pendingQueue) markRetry(n int) {
+// done replaces the first n items (the ones just attempted) by keep, those
+// still to write, and returns the depth.
+func (q *pendingQueue) done(n int, keep []ReconcileOp) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for i := range q.items[:min(n, len(q.items))] {
-		q.items[i].Retry = true
+	rest := q.items[n:]
+	if len(keep) == 0 {
+		clear(q.items[:n])
+		q.items = rest
+	} else {
+		q.items = append(keep, rest...)
 	}
-}
-
-// done removes the first n items (written) and returns the depth left.
-func (q *pendingQueue) done(n int) int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	clear(q.items[:n])
-	q.items = q.items[n:]
 	if len(q.items) == 0 {
 		q.items = nil // let the backing array go after an outage
 	}
@@ -137,8 +134,11 @@ type batchReconciler interface {
 
 // flush writes queued items oldest first, in batches where the store can,
 // until the queue is empty or a write fails. viaBreaker false (Close)
-// bypasses the breaker: at shutdown there is no later chance.
+// bypasses the breaker: at shutdown there is no later chance. One flush runs
+// at a time (the flusher's, or Close's).
 func (l *Limiter) flush(ctx context.Context, viaBreaker bool) error {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
 	n := 1
 	if _, ok := l.store.(batchReconciler); ok {
 		n = usageBatch
@@ -152,39 +152,76 @@ func (l *Limiter) flush(ctx context.Context, viaBreaker bool) error {
 		for i := range ops {
 			ops[i].Now = now
 		}
-		if err := l.writeUsage(ctx, ops, viaBreaker); err != nil {
-			if !errors.Is(err, errBreakerOpen) {
-				l.pending.markRetry(len(ops)) // they may have been applied
-			}
+		keep, err := l.writeUsage(ctx, ops, viaBreaker)
+		l.obs.PendingDepth(l.pending.done(len(ops), keep))
+		if err != nil {
 			return err
 		}
-		l.obs.PendingDepth(l.pending.done(len(ops)))
 	}
 }
 
-// writeUsage writes ops: one alone as a plain reconciliation, several as one
-// batch. A batch fails as a whole (any of its writes may have been applied).
-func (l *Limiter) writeUsage(ctx context.Context, ops []ReconcileOp, viaBreaker bool) error {
+// writeUsage writes ops (one alone as a plain reconciliation, several as one
+// batch) and returns those still to write, marked as retries when they may
+// have been applied, and the error worth backing off for. A write the store
+// refused outright (ErrStoreRejected: it would fail every time) is logged
+// and dropped so it cannot hold up the queue.
+func (l *Limiter) writeUsage(ctx context.Context, ops []ReconcileOp, viaBreaker bool) ([]ReconcileOp, error) {
+	errs, err := l.sendUsage(ctx, ops, viaBreaker)
+	if errors.Is(err, errBreakerOpen) {
+		return ops, err // nothing was sent
+	}
+	var keep []ReconcileOp
+	for i, op := range ops {
+		e := err
+		if errs != nil {
+			e = errs[i]
+		}
+		switch {
+		case e == nil:
+		case errors.Is(e, ErrStoreRejected):
+			l.obs.PendingDropped()
+			l.log.Error("quota usage write refused by the store; dropped", "consumer", op.Consumer,
+				"reservation", op.ID, "actual_tokens", op.Actual, "error", e.Error())
+		default:
+			op.Retry = true // it may have been applied
+			keep = append(keep, op)
+		}
+	}
+	if len(keep) > 0 && err == nil {
+		err = fmt.Errorf("%d of %d usage writes failed", len(keep), len(ops))
+	}
+	return keep, err
+}
+
+// sendUsage sends ops: per-op results when a batch was sent (errs), or one
+// error for all of them.
+func (l *Limiter) sendUsage(ctx context.Context, ops []ReconcileOp, viaBreaker bool) (errs []error, err error) {
 	if len(ops) == 1 {
 		if viaBreaker {
-			return l.reconcileShared(ctx, ops[0])
+			return nil, l.reconcileShared(ctx, ops[0])
 		}
-		return l.direct(ctx, ops[0])
+		return nil, l.direct(ctx, ops[0])
 	}
 	batch := func(ctx context.Context, st Store) (struct{}, error) {
-		return struct{}{}, errors.Join(st.(batchReconciler).ReconcileAll(ctx, ops)...)
+		errs = st.(batchReconciler).ReconcileAll(ctx, ops)
+		// The first failure that is not a refusal counts against the store.
+		for _, e := range errs {
+			if e != nil && !errors.Is(e, ErrStoreRejected) {
+				return struct{}{}, e
+			}
+		}
+		return struct{}{}, nil
 	}
 	if viaBreaker {
-		_, err := call(l, ctx, OpReconcile, batch)
-		return err
+		_, err = call(l, ctx, OpReconcile, batch)
+		return errs, err
 	}
 	cctx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
 	defer cancel()
-	_, err := batch(cctx, l.store)
-	if err != nil {
+	if _, err = batch(cctx, l.store); err != nil {
 		l.obs.StoreError(OpReconcile, err)
 	}
-	return err
+	return errs, err
 }
 
 // direct writes op bounded by the timeout and ctx, without the breaker.
@@ -207,8 +244,13 @@ func (l *Limiter) Close(ctx context.Context) error {
 		<-l.flushDone
 	})
 	backoff := l.opts.FlushBackoff
+	// The first pass ignores ctx's deadline (each write is still bounded by
+	// the timeout): a drain that used up the shutdown budget must not cost
+	// the usage of every request still queued.
+	flushCtx := context.WithoutCancel(ctx)
 	for {
-		err := l.flush(ctx, false)
+		err := l.flush(flushCtx, false)
+		flushCtx = ctx
 		if err == nil {
 			l.pending.close()
 			if n := l.pending.drain(); n > 0 { // queued between the flush and the close

@@ -171,7 +171,7 @@ func (r *RedisStore) Reserve(ctx context.Context, op ReserveOp) (ReserveResult, 
 func (r *RedisStore) Reconcile(ctx context.Context, op ReconcileOp) error {
 	keys, args := r.reconcileArgs(op)
 	if err := r.run(ctx, r.settle, keys, args...).Err(); err != nil {
-		return fmt.Errorf("quota: redis reconcile: %w", err)
+		return fmt.Errorf("quota: redis reconcile: %w", rejected(err))
 	}
 	return nil
 }
@@ -200,10 +200,22 @@ func (r *RedisStore) ReconcileAll(ctx context.Context, ops []ReconcileOp) []erro
 	errs := make([]error, len(ops))
 	for i, c := range cmds {
 		if err := c.Err(); err != nil {
-			errs[i] = fmt.Errorf("quota: redis reconcile: %w", err)
+			errs[i] = fmt.Errorf("quota: redis reconcile: %w", rejected(err))
 		}
 	}
 	return errs
+}
+
+// rejected marks Redis's own error replies to a script ("ERR ...": a script
+// or argument error, the same on every attempt) as ErrStoreRejected. Lost
+// answers, timeouts and transient replies (LOADING, READONLY, BUSY, ...) stay
+// as they are: they are worth retrying.
+func rejected(err error) error {
+	var reply redis.Error
+	if errors.As(err, &reply) && strings.HasPrefix(reply.Error(), "ERR ") {
+		return fmt.Errorf("%w: %w", ErrStoreRejected, err)
+	}
+	return err
 }
 
 // settleAll sends reconcile.lua for every op in one pipeline.

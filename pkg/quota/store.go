@@ -2,6 +2,7 @@ package quota
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -24,6 +25,10 @@ type Store interface {
 	// Usage expires overdue reservations and reports the counters.
 	Usage(ctx context.Context, op UsageOp) (UsageResult, error)
 }
+
+// ErrStoreRejected marks a store's refusal of an operation (a script error
+// reply, not a lost answer): sending it again would fail the same way.
+var ErrStoreRejected = errors.New("quota: store rejected the operation")
 
 // RequestOp counts one request in the consumer's minute window.
 type RequestOp struct {
