@@ -126,7 +126,10 @@ func (r *request) onStreamChunk(b *extprocv3.HttpBody) *extprocv3.ProcessingResp
 
 // chunkAnswer is the answer to a streamed chunk, built once per stream and
 // reused for every chunk: Process sends (and so encodes) each answer before
-// it reads the next chunk, and a stream has thousands of chunks.
+// it reads the next chunk, and a stream has thousands of chunks. This relies
+// on nothing keeping a sent message: a gRPC stats handler or interceptor that
+// reads messages after Send (grpc-go allows them to) must not be installed
+// on the ext_proc server without dropping this reuse.
 type chunkAnswer struct {
 	resp     extprocv3.ProcessingResponse
 	oneof    extprocv3.ProcessingResponse_ResponseBody
@@ -138,12 +141,14 @@ type chunkAnswer struct {
 
 // with points the answer at out, the bytes that replace the chunk.
 func (a *chunkAnswer) with(out []byte) *extprocv3.ProcessingResponse {
+	if a.resp.Response == nil { // first chunk: link the messages once
+		a.mutation.Mutation = &a.replace
+		a.common.BodyMutation = &a.mutation
+		a.body.Response = &a.common
+		a.oneof.ResponseBody = &a.body
+		a.resp.Response = &a.oneof
+	}
 	a.replace.Body = out
-	a.mutation.Mutation = &a.replace
-	a.common.BodyMutation = &a.mutation
-	a.body.Response = &a.common
-	a.oneof.ResponseBody = &a.body
-	a.resp.Response = &a.oneof
 	return &a.resp
 }
 

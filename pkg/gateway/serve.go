@@ -206,6 +206,9 @@ func (g *Gateway) startGRPC(cfg *config.Config) error {
 		}
 		opts = append(opts, grpc.Creds(creds))
 	}
+	// No stats handlers or interceptors that read sent messages later: the
+	// ext_proc server reuses a streamed chunk's answer once Send returns
+	// (pkg/extproc chunkAnswer).
 	g.grpc = grpc.NewServer(opts...)
 	extprocv3.RegisterExternalProcessorServer(g.grpc, g.ext)
 	g.health = health.NewServer()

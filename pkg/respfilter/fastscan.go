@@ -107,68 +107,6 @@ func (h *docHead) restore(v *docView) {
 	v.id, v.created, v.usage = h.id, h.created, h.usage
 }
 
-// scanUsage reads a usage object as usageByPath does, in one pass; false
-// when not sure. gjson.Get takes the first member of a name, but for a path
-// through a duplicated name it tries each: duplicated details objects, and
-// escaped names, are left to it.
-func scanUsage(raw string) (Usage, bool) {
-	var u Usage
-	var seen [5]bool // a field was read: later duplicates are ignored
-	p := jscan{doc: raw}
-	key, plain, i, ok := p.firstMember(0)
-	for ok {
-		end := p.value(i, 1)
-		switch {
-		case !plain:
-			p.fail()
-		case key == "prompt_tokens":
-			p.firstInt(&u.PromptTokens, &seen[0], i, end)
-		case key == "completion_tokens":
-			p.firstInt(&u.CompletionTokens, &seen[1], i, end)
-		case key == "total_tokens":
-			p.firstInt(&u.TotalTokens, &seen[2], i, end)
-		case key == "prompt_tokens_details":
-			p.detail(&u.CachedPromptTokens, &seen[3], "cached_tokens", i, end)
-		case key == "completion_tokens_details":
-			p.detail(&u.ReasoningTokens, &seen[4], "reasoning_tokens", i, end)
-		}
-		key, plain, i, ok = p.nextMember(end)
-	}
-	return u, !p.bad && p.ws(i) == len(raw)
-}
-
-// firstInt sets *n to the value at [s, end) as gjson's Int reads it, unless
-// *seen.
-func (p *jscan) firstInt(n *int64, seen *bool, s, end int) {
-	if !*seen && !p.bad {
-		*n, *seen = p.result(s, end).Int(), true
-	}
-}
-
-// detail reads name in the details object at [s, end) into *n.
-func (p *jscan) detail(n *int64, seen *bool, name string, s, end int) {
-	if *seen || p.bad {
-		p.fail() // a duplicate: gjson might read either
-		return
-	}
-	*seen = true
-	if !p.is(s, '{') {
-		return // gjson finds nothing in other values
-	}
-	var found bool
-	key, plain, i, ok := p.firstMember(s)
-	for ok {
-		e := p.value(i, 2)
-		switch {
-		case !plain:
-			p.fail()
-		case key == name && !found:
-			*n, found = p.result(i, e).Int(), true
-		}
-		key, plain, i, ok = p.nextMember(e)
-	}
-}
-
 // choices reads the "choices" value at i into v.
 func (p *jscan) choices(v *docView, i int, body string) int {
 	if !p.is(i, '[') {

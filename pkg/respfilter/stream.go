@@ -72,6 +72,9 @@ func NewStream(opts Options) *Stream {
 	return s
 }
 
+// maxKeptOutput bounds the output buffer a Stream keeps between chunks.
+const maxKeptOutput = 64 << 10
+
 // Process takes the next chunk of the provider's body and returns the bytes to
 // send to the client in its place, possibly none (the caller must still
 // replace the chunk). endOfStream marks the last chunk, which may be empty. An
@@ -92,8 +95,9 @@ func (s *Stream) Process(chunk []byte, endOfStream bool) ([]byte, error) {
 	if endOfStream {
 		s.parser.End()
 	}
-	if s.out == nil {
-		// Empty but not nil when nothing is sent, as before the reuse.
+	if s.out == nil || cap(s.out) > maxKeptOutput {
+		// Empty but not nil when nothing is sent, as before the reuse; and a
+		// buffer one large event grew is not kept for the rest of the stream.
 		s.out = make([]byte, 0, len(chunk)+len(chunk)/8+64)
 	}
 	out := s.out[:0]

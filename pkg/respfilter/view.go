@@ -184,14 +184,11 @@ func parseUsage(u gjson.Result) (Usage, bool) {
 	if !u.IsObject() {
 		return Usage{}, false
 	}
-	if usage, ok := scanUsage(u.Raw); ok {
-		return usage, true
-	}
 	return usageByPath(u), true
 }
 
-// usageByPath reads the usage object u with gjson paths, the reference
-// scanUsage follows.
+// usageByPath reads the usage object u with gjson paths. (Once per response:
+// the usage of the other chunks is null.)
 func usageByPath(u gjson.Result) Usage {
 	return Usage{
 		PromptTokens:       u.Get("prompt_tokens").Int(),
