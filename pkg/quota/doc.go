@@ -22,18 +22,22 @@
 //
 // # Admission flow
 //
-//  1. AdmitRequest, at request headers, counts one request against the
-//     consumer's requests-per-minute limit.
-//  2. Reserve, once the body is parsed, atomically checks and reserves the
-//     estimated tokens (prompt + max output) against the consumer's and, when
-//     set, the model scope's tokens per minute, day and month, takes a
-//     concurrency slot, and counts the request against the model's requests per
-//     minute. All checks pass or nothing is written. A Redis Cluster accepts the
-//     script because every key of a consumer shares the {consumer} hash tag.
-//  3. Reconcile replaces the reservation by the actual usage in the counters of
+//  1. AdmitAndReserve, once the body is parsed (the gateway's one call per
+//     request), atomically counts the request against the consumer's and, when
+//     set, the model scope's requests per minute, checks and reserves the
+//     estimated tokens (prompt + max output) against their tokens per minute,
+//     day and month, and takes a concurrency slot. All checks pass or nothing
+//     is written. A Redis Cluster accepts the script because every key of a
+//     consumer shares the {consumer} hash tag. (AdmitRequest and Reserve do
+//     the two halves separately, for a caller that must count a request before
+//     its cost is known.)
+//  2. Reconcile replaces the reservation by the actual usage in the counters of
 //     the periods the reservation was made in, and frees the slot. Usage is
 //     attributed to the minute, day and month of admission, even if the request
 //     finished after the day rolled over: the budget that admitted it pays for it.
+//     With Options.BackgroundUsage the write is queued and the flusher sends
+//     queued writes in batches (one pipeline each), except for reservations
+//     under a concurrency limit, reconciled at once so the slot is free.
 //
 // A reservation never reconciled (a sidecar crash) expires after the
 // reservation TTL: the next call touching that scope refunds its tokens (if
@@ -46,6 +50,7 @@
 // breaker after repeated failures so a dead Redis costs no waiting, and then
 // either fails closed (ErrUnavailable, for a fast 503) or falls back to a local
 // in-memory store so limits still hold per replica. Reconciliations that cannot
-// be written are queued (bounded) and written by a background flusher when the
-// store is back; Close flushes what is left.
+// be written are queued (bounded) and written by the background flusher when
+// the store is back; Close flushes what is left. go-redis never re-sends a
+// script on its own (a script whose answer was lost may have run).
 package quota

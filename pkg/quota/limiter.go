@@ -75,8 +75,9 @@ func NewLimiter(opts Options) (*Limiter, error) {
 }
 
 // AdmitRequest counts one request against the consumer's requests-per-minute
-// limit (called at request headers, before the body is read). A consumer
-// without that limit costs no store call. Decision.Allowed false means 429.
+// limit, for a caller that must decide before the request's cost is known
+// (the gateway uses AdmitAndReserve). A consumer without that limit costs no
+// store call. Decision.Allowed false means 429.
 func (l *Limiter) AdmitRequest(ctx context.Context, s Subject) (Decision, error) {
 	if err := s.validate(); err != nil {
 		return Decision{}, err
