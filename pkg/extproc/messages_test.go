@@ -31,3 +31,33 @@ func TestHeaderMutationKeepsEveryValue(t *testing.T) {
 		}
 	}
 }
+
+// TestUnchangedRequestBodyIsNotSentBack: when the provider's model name is
+// the client's and nothing is added (a non-streaming request), the answer
+// carries no body mutation and no content-length; a renamed model does.
+func TestUnchangedRequestBodyIsNotSentBack(t *testing.T) {
+	srv := newTestServer(t, testConfig(t))
+	for _, c := range []struct {
+		key, model string
+		replaced   bool
+	}{{testKeyOther, "other-model", false}, {testKey, "gpt-test", true}} {
+		r := newRequest(srv, srv.opts.Snapshot())
+		r.handle(t.Context(), chatHeaders(c.key))
+		resp := r.handle(t.Context(), reqBody(`{"model":"`+c.model+`","messages":[{"role":"user","content":"hi"}]}`))
+		common := resp.GetRequestBody().GetResponse()
+		if common == nil {
+			t.Fatalf("%s: not a request body answer: %v", c.model, resp)
+		}
+		hasLength := false
+		for _, h := range common.GetHeaderMutation().GetSetHeaders() {
+			hasLength = hasLength || h.GetHeader().GetKey() == "content-length"
+		}
+		if got := common.GetBodyMutation() != nil; got != c.replaced || hasLength != c.replaced {
+			t.Errorf("%s: body mutation %v, content-length %v; want both %v", c.model, got, hasLength, c.replaced)
+		}
+		if !common.GetClearRouteCache() {
+			t.Errorf("%s: route cache not cleared", c.model)
+		}
+		r.finish(t.Context())
+	}
+}

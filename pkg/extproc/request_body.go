@@ -1,6 +1,7 @@
 package extproc
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math"
@@ -58,7 +59,12 @@ func (r *request) onRequestBody(ctx context.Context, b *extprocv3.HttpBody) *ext
 	}
 	h := &headerMutation{}
 	r.setProviderHeaders(h)
-	h.setHeader("content-length", strconv.Itoa(len(newBody)))
+	// A body the rewrite left alone (same model name upstream, nothing to
+	// add) is not sent back: Envoy forwards the one it holds.
+	replace := !bytes.Equal(newBody, body)
+	if replace {
+		h.setHeader("content-length", strconv.Itoa(len(newBody)))
+	}
 	for _, kv := range telemetry.InjectHeaders(r.spanCtx) {
 		h.setHeader(kv[0], kv[1])
 	}
@@ -72,7 +78,7 @@ func (r *request) onRequestBody(ctx context.Context, b *extprocv3.HttpBody) *ext
 	}
 	r.upstreamStart = r.srv.opts.Now()
 	r.phase = phaseUpstream
-	return requestBodyResponse(common(h, newBody, true, true))
+	return requestBodyResponse(common(h, newBody, replace, true))
 }
 
 // selectDeployment asks the router for a deployment. When none may be called
