@@ -61,3 +61,36 @@ func TestUnchangedRequestBodyIsNotSentBack(t *testing.T) {
 		r.finish(t.Context())
 	}
 }
+
+// TestUnchangedStreamChunkIsPassed: a streamed chunk the filter leaves as it
+// is (the provider's model name is the client's, nothing to redact) is
+// answered without a body mutation; one it changes carries the new bytes.
+func TestUnchangedStreamChunkIsPassed(t *testing.T) {
+	srv := newTestServer(t, testConfig(t))
+	r := newRequest(srv, srv.opts.Snapshot())
+	r.handle(t.Context(), chatHeaders(testKeyOther))
+	r.handle(t.Context(), reqBody(`{"model":"other-model","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`))
+	r.handle(t.Context(), respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
+	chunk := func(model, text string) string {
+		return `data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"` + model +
+			`","choices":[{"index":0,"delta":{"content":"` + text + `"},"finish_reason":null}]}` + "\n\n"
+	}
+	for _, c := range []struct {
+		chunk   string
+		mutated bool
+	}{
+		{chunk("other-model", "hello"), false},
+		{chunk("other-model-2025", "hello"), true}, // model name restored
+		{chunk("other-model", "hello again"), false},
+	} {
+		resp := r.handle(t.Context(), respBody(c.chunk, false))
+		m := resp.GetResponseBody().GetResponse().GetBodyMutation()
+		if (m != nil) != c.mutated {
+			t.Errorf("chunk %q: body mutation %v, want %v", c.chunk, m != nil, c.mutated)
+		}
+		if m != nil && strings.Contains(string(m.GetBody()), "other-model-2025") {
+			t.Errorf("model name not restored: %s", m.GetBody())
+		}
+	}
+	r.finish(t.Context())
+}

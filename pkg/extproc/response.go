@@ -1,6 +1,7 @@
 package extproc
 
 import (
+	"bytes"
 	"context"
 	"strconv"
 	"strings"
@@ -121,6 +122,9 @@ func (r *request) onStreamChunk(b *extprocv3.HttpBody) *extprocv3.ProcessingResp
 		r.log.Warn("provider stream could not be processed; resetting", "error", err.Error())
 		return r.reject(openai.ServerError("The provider's stream could not be processed."), "stream_error", nil)
 	}
+	if bytes.Equal(out, b.GetBody()) {
+		return r.chunkAnswer.pass() // Envoy forwards the chunk it holds
+	}
 	return r.chunkAnswer.with(out)
 }
 
@@ -141,15 +145,27 @@ type chunkAnswer struct {
 
 // with points the answer at out, the bytes that replace the chunk.
 func (a *chunkAnswer) with(out []byte) *extprocv3.ProcessingResponse {
-	if a.resp.Response == nil { // first chunk: link the messages once
+	a.link()
+	a.common.BodyMutation = &a.mutation
+	a.replace.Body = out
+	return &a.resp
+}
+
+// pass is the answer that leaves the chunk as it is.
+func (a *chunkAnswer) pass() *extprocv3.ProcessingResponse {
+	a.link()
+	a.common.BodyMutation = nil
+	return &a.resp
+}
+
+// link connects the messages once per stream.
+func (a *chunkAnswer) link() {
+	if a.resp.Response == nil {
 		a.mutation.Mutation = &a.replace
-		a.common.BodyMutation = &a.mutation
 		a.body.Response = &a.common
 		a.oneof.ResponseBody = &a.body
 		a.resp.Response = &a.oneof
 	}
-	a.replace.Body = out
-	return &a.resp
 }
 
 // finishStream takes the stream's usage once it ends (or breaks).
