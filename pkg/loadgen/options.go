@@ -49,6 +49,10 @@ type Options struct {
 	// Key, Model, Path and Authority shape the request (defaults: the local demo
 	// key, gpt-4o-mini, /v1/chat/completions, localhost:10000).
 	Key, Model, Path, Authority string
+	// UpstreamModel is the model name in the provider's answers (default
+	// Model + "-2024-07-18": OpenAI answers with the dated snapshot, so a
+	// gateway that shows clients their own model name rewrites every chunk).
+	UpstreamModel string
 
 	// RequestTimeout bounds one request's whole stream (default 30s).
 	RequestTimeout time.Duration
@@ -113,6 +117,7 @@ func (o Options) withDefaults() Options {
 	}
 	defStr(&o.Key, DefaultKey)
 	defStr(&o.Model, DefaultModel)
+	defStr(&o.UpstreamModel, o.Model+"-2024-07-18")
 	defStr(&o.Path, DefaultPath)
 	defStr(&o.Authority, "localhost:10000")
 	if o.Now == nil {

@@ -59,9 +59,9 @@ func newTemplate(o Options) (*template, error) {
 		reqBody: bodyMessage(false, body, true),
 	}
 	if o.Stream {
-		err = t.buildStream(o.Model, promptTokens, o.Chunks)
+		err = t.buildStream(o.UpstreamModel, promptTokens, o.Chunks)
 	} else {
-		err = t.buildJSON(o.Model, promptTokens, o.Chunks)
+		err = t.buildJSON(o.UpstreamModel, promptTokens, o.Chunks)
 	}
 	if err != nil {
 		return nil, err

@@ -35,6 +35,7 @@ func Load(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.Pipeline, "pipeline", 16, "streamed chunks in flight per stream at most")
 	fs.StringVar(&o.Key, "key", loadgen.DefaultKey, "API key sent as Authorization: Bearer")
 	fs.StringVar(&o.Model, "model", loadgen.DefaultModel, "model in the chat request")
+	fs.StringVar(&o.UpstreamModel, "upstream-model", "", "model in the provider's answers (default: -model + \"-2024-07-18\", as OpenAI answers)")
 	fs.StringVar(&o.Path, "path", loadgen.DefaultPath, "request :path")
 	fs.DurationVar(&o.MessageTimeout, "message-timeout", 200*time.Millisecond, "count answers slower than this (Envoy's message_timeout)")
 	fs.DurationVar(&o.RequestTimeout, "request-timeout", 30*time.Second, "abort a request's stream after this")
