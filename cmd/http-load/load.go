@@ -95,9 +95,9 @@ func (l *loader) execute(ctx context.Context) (*tally, int64) {
 	schedCtx, cancel := context.WithTimeout(ctx, l.o.duration)
 	defer cancel()
 	var missed atomic.Int64
-	next := closedLoop(schedCtx, l.o.requests)
+	next := loadgen.ClosedLoop(schedCtx, l.o.requests)
 	if l.o.rate > 0 {
-		next = openLoop(schedCtx, l.o.rate, l.o.requests, l.o.duration, &missed)
+		next = loadgen.OpenLoop(schedCtx, l.o.rate, l.o.requests, l.o.duration, time.Now, &missed)
 	}
 	tallies := make([]*tally, l.o.concurrency)
 	var wg sync.WaitGroup
@@ -122,59 +122,6 @@ func (l *loader) execute(ctx context.Context) (*tally, int64) {
 	return total, missed.Load()
 }
 
-// closedLoop hands out request numbers as fast as workers ask for them.
-func closedLoop(ctx context.Context, limit int) func() (uint64, bool) {
-	var issued atomic.Uint64
-	return func() (uint64, bool) {
-		if ctx.Err() != nil {
-			return 0, false
-		}
-		n := issued.Add(1) - 1
-		return n, n < uint64(limit)
-	}
-}
-
-// openLoop starts requests on a fixed schedule whatever the latency; a slot
-// that finds every worker busy is counted as missed, not queued, so a
-// saturated target shows in the report instead of hiding in the latencies.
-func openLoop(ctx context.Context, rate float64, limit int, d time.Duration, missed *atomic.Int64) func() (uint64, bool) {
-	ch := make(chan uint64)
-	go func() {
-		defer close(ch)
-		period := max(time.Duration(float64(time.Second)/rate), time.Millisecond)
-		tick := time.NewTicker(period)
-		defer tick.Stop()
-		start := time.Now()
-		last := uint64(math.Ceil(d.Seconds() * rate))
-		var issued, slots uint64
-		for issued < uint64(limit) && ctx.Err() == nil {
-			due := min(uint64(time.Since(start).Seconds()*rate)+1, last)
-			for ; slots < due && issued < uint64(limit); slots++ {
-				select {
-				case ch <- issued:
-					issued++
-				default:
-					missed.Add(1)
-				}
-			}
-			if slots >= last {
-				return
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return func() (uint64, bool) {
-		n, ok := <-ch
-		return n, ok
-	}
-}
-
-// abandons reports whether request n is one the client gives up on
-// mid-stream: spread evenly, cancelFraction of all requests.
 func (l *loader) abandons(n uint64) bool {
 	f := l.o.cancelFraction
 	return l.o.stream && f > 0 && math.Floor(float64(n+1)*f) > math.Floor(float64(n)*f)

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,9 +75,9 @@ func (r *run) execute(ctx context.Context) (*recorder, int64) {
 	schedCtx, cancel := context.WithTimeout(ctx, r.opts.Duration)
 	defer cancel()
 	var missed atomic.Int64
-	next := r.closedLoop(schedCtx)
+	next := ClosedLoop(schedCtx, r.opts.Requests)
 	if r.opts.Rate > 0 {
-		next = r.openLoop(schedCtx, &missed)
+		next = OpenLoop(schedCtx, r.opts.Rate, r.opts.Requests, r.opts.Duration, r.opts.Now, &missed)
 	}
 	recs := make([]*recorder, r.opts.Concurrency)
 	var wg sync.WaitGroup
@@ -95,59 +94,6 @@ func (r *run) execute(ctx context.Context) (*recorder, int64) {
 		total.merge(rec)
 	}
 	return total, missed.Load()
-}
-
-// closedLoop hands out request numbers as fast as workers ask for them.
-func (r *run) closedLoop(ctx context.Context) func() (uint64, bool) {
-	var issued atomic.Uint64
-	limit := uint64(r.opts.Requests)
-	return func() (uint64, bool) {
-		if ctx.Err() != nil {
-			return 0, false
-		}
-		n := issued.Add(1) - 1
-		return n, n < limit
-	}
-}
-
-// openLoop starts requests on a fixed schedule whatever the latency. A slot
-// that finds no idle worker is counted as missed rather than queued, so a
-// saturated run shows up in the report instead of hiding in the latencies.
-func (r *run) openLoop(ctx context.Context, missed *atomic.Int64) func() (uint64, bool) {
-	ch := make(chan uint64)
-	go func() {
-		defer close(ch)
-		// Coarse ticks with a catch-up count: a ticker per request cannot keep
-		// up with tens of thousands per second.
-		period := max(time.Duration(float64(time.Second)/r.opts.Rate), time.Millisecond)
-		tick := time.NewTicker(period)
-		defer tick.Stop()
-		start := r.opts.Now()
-		// Slot k is due at k/Rate; none is due at or after the duration bound,
-		// even when this goroutine wakes late and catches up.
-		last := uint64(math.Ceil(r.opts.Duration.Seconds() * r.opts.Rate))
-		var issued, slots uint64
-		for limit := uint64(r.opts.Requests); issued < limit && ctx.Err() == nil; {
-			due := min(uint64(r.opts.Now().Sub(start).Seconds()*r.opts.Rate)+1, last)
-			for ; slots < due && issued < limit; slots++ {
-				select {
-				case ch <- issued:
-					issued++
-				default:
-					missed.Add(1)
-				}
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return func() (uint64, bool) {
-		n, ok := <-ch
-		return n, ok
-	}
 }
 
 func (r *run) work(ctx context.Context, client extprocv3.ExternalProcessorClient, rec *recorder, next func() (uint64, bool)) {
