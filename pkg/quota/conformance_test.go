@@ -138,6 +138,7 @@ func runConformance(t *testing.T, f storeFactory) {
 		{"odd consumer and model names", base, testOddNames},
 		{"exact under concurrency across limiters", base, testExactness},
 		{"admit and reserve in one step", base, testAdmitAndReserve},
+		{"reservation of many requests and slots", base, testBulkReservation},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(newEnv(t, f, c.at)) })

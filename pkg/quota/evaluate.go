@@ -26,14 +26,15 @@ func (c check) over() bool { return c.limit > 0 && c.used+c.cost > c.limit }
 // active only where Reserve counts the request: always in the model scope, in
 // the consumer scope when ReserveOp.CountRequest is set (otherwise the
 // consumer's request rate was settled by CountRequest).
-func scopeChecks(c ScopeCounts, l Limits, elapsed, tokens int64, countRequest bool) [5]check {
+func scopeChecks(c ScopeCounts, l Limits, elapsed int64, op ReserveOp, countRequest bool) [5]check {
 	rpm := int64(0)
 	if countRequest {
 		rpm = l.RequestsPerMinute
 	}
+	tokens := op.Tokens
 	return [5]check{
-		{KindRequests, PeriodMinute, rpm, c.Requests.estimate(elapsed), 1, c.Requests},
-		{KindRequests, PeriodConcurrent, l.MaxConcurrent, c.InFlight, 1, Window{}},
+		{KindRequests, PeriodMinute, rpm, c.Requests.estimate(elapsed), op.requests(), c.Requests},
+		{KindRequests, PeriodConcurrent, l.MaxConcurrent, c.InFlight, op.slots(), Window{}},
 		{KindTokens, PeriodMinute, l.TokensPerMinute, c.Tokens.estimate(elapsed), tokens, c.Tokens},
 		{KindTokens, PeriodDay, l.TokensPerDay, c.Day, tokens, Window{}},
 		{KindTokens, PeriodMonth, l.TokensPerMonth, c.Month, tokens, Window{}},
@@ -75,9 +76,9 @@ func reserveDecision(op ReserveOp, res ReserveResult) Decision {
 	}
 	for i, s := range scopes[:n] {
 		counted := i == 1 || op.CountRequest
-		checks := scopeChecks(s.counts, s.limits, elapsed, op.Tokens, counted)
+		checks := scopeChecks(s.counts, s.limits, elapsed, op, counted)
 		d.Requests = tighter(d.Requests, windowRate(s.limits.RequestsPerMinute, s.counts.Requests, elapsed,
-			added(res.Allowed && counted, 1)))
+			added(res.Allowed && counted, op.requests())))
 		d.Tokens = tighter(d.Tokens, windowRate(s.limits.TokensPerMinute, s.counts.Tokens, elapsed,
 			added(res.Allowed, op.Tokens)))
 		for j := range checks {

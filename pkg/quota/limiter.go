@@ -26,8 +26,12 @@ type Limiter struct {
 	// (Options.BackgroundUsage, for a store that is not in memory).
 	background bool
 
+	// leases is set when Options.Leases is on (a shared store only).
+	leases *leaseTable
+
 	stop      chan struct{}
 	flushDone chan struct{}
+	leaseDone chan struct{}
 	closeOnce sync.Once
 }
 
@@ -42,7 +46,10 @@ type Reservation struct {
 	local    bool // made in the fallback store
 	// slot is set when a concurrency limit counts this reservation: its
 	// reconciliation frees the slot, so it is never deferred.
-	slot    bool
+	slot bool
+	// lease is set when the reservation was admitted under a lease: it is
+	// settled in memory, and the lease in the store when the lease ends.
+	lease   *lease
 	settled atomic.Bool
 }
 
@@ -71,6 +78,11 @@ func NewLimiter(opts Options) (*Limiter, error) {
 	_, inMemory := opts.Store.(nonBlocking)
 	l.background = opts.BackgroundUsage && !inMemory
 	go l.flushLoop()
+	if opts.Leases.Enabled && !inMemory {
+		l.leases = newLeaseTable(opts.Leases)
+		l.leaseDone = make(chan struct{})
+		go l.leaseLoop()
+	}
 	return l, nil
 }
 
@@ -140,12 +152,20 @@ func (l *Limiter) reserve(ctx context.Context, s Subject, tokens int64, countReq
 	if s.Model != "" {
 		op.Model, op.ModelLimits = s.Model, s.ModelLimits
 	}
+	if l.leases != nil && countRequest {
+		if r, d, handled, err := l.leased(ctx, s, op); handled {
+			return r, d, err
+		}
+	}
 	res, err := decide(l, ctx, OpReserve, func(ctx context.Context, st Store) (ReserveResult, error) {
 		return st.Reserve(ctx, op)
 	})
 	l.releaseAmbiguous(op, res.primaryErr)
 	if err != nil {
 		return nil, Decision{}, err
+	}
+	if l.leases != nil && countRequest && !res.local {
+		l.leases.observe(s, now, res.v)
 	}
 	d := reserveDecision(op, res.v)
 	d.Local = res.local
@@ -166,7 +186,12 @@ func (l *Limiter) releaseAmbiguous(op ReserveOp, err error) {
 	}
 	// If the queue is full the drop is counted and the reservation, if it was
 	// made, expires after the reservation TTL.
-	_ = l.enqueue(ReconcileOp{ID: op.ID, Consumer: op.Consumer, Model: op.Model, Periods: PeriodsAt(op.Now), Retry: true})
+	rel := ReconcileOp{ID: op.ID, Consumer: op.Consumer, Model: op.Model, Periods: PeriodsAt(op.Now), Retry: true,
+		Slots: op.slots()}
+	if op.Requests > 1 { // a lease: none of its requests were admitted
+		rel.UnusedRequests = op.Requests
+	}
+	_ = l.enqueue(rel)
 }
 
 // Reconcile replaces the reservation by actual usage and frees its slot. It is
@@ -178,12 +203,22 @@ func (l *Limiter) Reconcile(ctx context.Context, r *Reservation, actualTokens in
 	if r == nil || !r.settled.CompareAndSwap(false, true) {
 		return nil
 	}
+	if r.lease != nil {
+		return l.finishLeased(ctx, r, max(0, actualTokens))
+	}
 	op := ReconcileOp{ID: r.id, Consumer: r.consumer, Model: r.model, Periods: r.periods,
 		Actual: max(0, actualTokens), Now: l.opts.Clock()}
 	if r.local {
 		return l.opts.Fallback.Reconcile(context.WithoutCancel(ctx), op)
 	}
-	if l.background && !r.slot {
+	return l.writeUsageOf(ctx, op, !r.slot)
+}
+
+// writeUsageOf writes one reconciliation: through the background queue when
+// deferrable and the limiter writes usage in the background, else at once,
+// queueing it for a retry when the store fails.
+func (l *Limiter) writeUsageOf(ctx context.Context, op ReconcileOp, deferrable bool) error {
+	if l.background && deferrable {
 		if depth, ok := l.pending.push(op); ok {
 			l.obs.PendingDepth(depth)
 			return nil // the flusher writes it, batched with others

@@ -86,13 +86,13 @@ func (m *MemoryStore) Reserve(_ context.Context, op ReserveOp) (ReserveResult, e
 	cs := c.scope("")
 	cs.expire(now, p)
 	res := ReserveResult{Consumer: cs.counts(p)}
-	over := anyOver(scopeChecks(res.Consumer, op.Limits, elapsed, op.Tokens, op.CountRequest))
+	over := anyOver(scopeChecks(res.Consumer, op.Limits, elapsed, op, op.CountRequest))
 	var ms *memScope
 	if op.Model != "" {
 		ms = c.scope(op.Model)
 		ms.expire(now, p)
 		res.Model = ms.counts(p)
-		over = over || anyOver(scopeChecks(res.Model, op.ModelLimits, elapsed, op.Tokens, true))
+		over = over || anyOver(scopeChecks(res.Model, op.ModelLimits, elapsed, op, true))
 	}
 	if over {
 		return res, nil
@@ -151,6 +151,7 @@ type memRecord struct {
 	id       string
 	live     bool // false once expired and refunded
 	tokens   int64
+	slots    int64
 	periods  Periods
 	deadline int64
 	forgetAt int64
@@ -173,16 +174,16 @@ func (s *memScope) counts(p Periods) ScopeCounts {
 
 func (s *memScope) reserve(op ReserveOp, p Periods, countRequest bool) {
 	if countRequest {
-		add(s.requests, p.Minute, 1, p.Minute-1)
+		add(s.requests, p.Minute, op.requests(), p.Minute-1)
 	}
 	add(s.tokens, p.Minute, op.Tokens, p.Minute-1)
 	add(s.days, p.Day, op.Tokens, p.Day-1)
 	add(s.months, p.Month, op.Tokens, p.Month-1)
-	r := &memRecord{id: op.ID, live: true, tokens: op.Tokens, periods: p,
+	r := &memRecord{id: op.ID, live: true, tokens: op.Tokens, slots: op.slots(), periods: p,
 		deadline: op.Deadline.UnixMilli(), forgetAt: op.ForgetAt.UnixMilli(), idx: [2]int{-1, -1}}
 	s.records[op.ID] = r
 	s.recordsUntil = op.ForgetAt.UnixMilli() + minuteMs
-	s.live++
+	s.live += r.slots
 	heap.Push(&s.inflight, r)
 }
 
@@ -202,7 +203,7 @@ func (s *memScope) expire(now int64, p Periods) {
 			sub(s.months, p.Month, r.tokens)
 		}
 		r.live = false
-		s.live--
+		s.live -= r.slots
 		heap.Push(&s.gc, r)
 	}
 	for len(s.gc.recs) > 0 && s.gc.recs[0].forgetAt <= now {
@@ -216,12 +217,13 @@ func (s *memScope) reconcile(op ReconcileOp, ttl keyTTLs) {
 	if r := s.records[op.ID]; r != nil {
 		if r.live {
 			delta -= r.tokens
-			s.live--
+			s.live -= r.slots
 			heap.Remove(&s.inflight, r.idx[0])
 		} else {
 			heap.Remove(&s.gc, r.idx[1])
 		}
 		delete(s.records, op.ID)
+		adjust(s.requests, op.Periods.Minute, -op.UnusedRequests, ttl.minute)
 	} else if op.Retry && op.Now.UnixMilli() < s.recordsUntil {
 		delta = 0 // an earlier attempt settled it (see reconcile.lua)
 	}

@@ -69,6 +69,9 @@ type Options struct {
 	FlushBackoff    time.Duration
 	FlushBackoffMax time.Duration
 	Breaker         BreakerOptions
+	// Leases let a replica admit most requests from credit it reserved in
+	// the store ahead (see LeaseOptions); off by default.
+	Leases LeaseOptions
 	// Clock decides periods and reservation deadlines (default time.Now).
 	Clock func() time.Time
 	// NewID names reservations; names must be unique across every replica
@@ -114,6 +117,11 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Breaker.SuccessThreshold == 0 {
 		o.Breaker.SuccessThreshold = 1
+	}
+	if o.Leases.Enabled {
+		if err := o.Leases.withDefaults(); err != nil {
+			return o, err
+		}
 	}
 	if o.Fallback == nil {
 		o.Fallback = NewMemoryStore()

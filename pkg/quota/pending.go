@@ -242,6 +242,12 @@ func (l *Limiter) Close(ctx context.Context) error {
 	l.closeOnce.Do(func() {
 		close(l.stop)
 		<-l.flushDone
+		if l.leases != nil {
+			<-l.leaseDone
+			// Leases end: unused credit goes back with the usage below.
+			// Requests still in flight settle theirs when they end.
+			l.sweepLeases(context.WithoutCancel(ctx), true)
+		}
 	})
 	backoff := l.opts.FlushBackoff
 	// The first pass ignores ctx's deadline (each write is still bounded by

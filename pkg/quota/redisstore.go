@@ -148,7 +148,8 @@ func (r *RedisStore) Reserve(ctx context.Context, op ReserveOp) (ReserveResult, 
 		strconv.FormatInt(op.ForgetAt.UnixMilli(), 10)
 	args := append(scopeArgs(op.Now, p),
 		ttl.minute, ttl.day, ttl.month, max(op.ForgetAt.UnixMilli()-nowMs, 0)+minuteMs,
-		op.ID, op.Tokens, op.Deadline.UnixMilli(), rec, op.ForgetAt.UnixMilli()+minuteMs, flag(op.CountRequest))
+		op.ID, op.Tokens, op.Deadline.UnixMilli(), rec, op.ForgetAt.UnixMilli()+minuteMs, flag(op.CountRequest),
+		op.requests(), op.slots())
 	args = appendLimits(args, op.Limits)
 	if op.Model != "" {
 		args = appendLimits(args, op.ModelLimits)
@@ -236,13 +237,15 @@ func (r *RedisStore) settleAll(ctx context.Context, verb, script string, ops []R
 // reconcileArgs are reconcile.lua's keys and arguments for op.
 func (r *RedisStore) reconcileArgs(op ReconcileOp) ([]string, []any) {
 	ttl := ttlsAt(op.Periods, op.Now)
-	keys := make([]string, 0, 12)
+	keys := make([]string, 0, 14)
 	for _, model := range scopeModels(op.Model) {
 		k := r.keys(op.Consumer, model)
 		keys = append(keys, k.counter("tk", op.Periods.Minute), k.counter("d", op.Periods.Day),
-			k.counter("mo", op.Periods.Month), k.fixed("res"), k.fixed("live"), k.fixed("exp"))
+			k.counter("mo", op.Periods.Month), k.fixed("res"), k.fixed("live"), k.fixed("exp"),
+			k.counter("rq", op.Periods.Minute))
 	}
-	return keys, []any{op.ID, op.Actual, flag(op.Retry), ttl.minute, ttl.day, ttl.month, op.Now.UnixMilli()}
+	return keys, []any{op.ID, op.Actual, flag(op.Retry), ttl.minute, ttl.day, ttl.month, op.Now.UnixMilli(),
+		max(0, op.UnusedRequests), max(1, op.Slots)}
 }
 
 // Usage implements Store.

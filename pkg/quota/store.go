@@ -62,7 +62,16 @@ type ReserveOp struct {
 	// requests per minute, as CountRequest would, in the same atomic step.
 	// (The model scope's request is always counted by Reserve.)
 	CountRequest bool
+	// Requests and Slots are how many requests the reservation counts (where
+	// it counts requests) and how many concurrency slots it takes; 0 means 1.
+	// A lease (see LeaseOptions) reserves credit for many requests at once.
+	Requests int64
+	Slots    int64
 }
+
+// requests and slots are Requests and Slots with their defaults applied.
+func (op ReserveOp) requests() int64 { return max(1, op.Requests) }
+func (op ReserveOp) slots() int64    { return max(1, op.Slots) }
 
 // ScopeCounts are one scope's counters as seen by a store operation, after
 // expiring overdue reservations and before applying the operation.
@@ -88,14 +97,22 @@ type ReserveResult struct {
 // unknown one is charged Actual (the store lost it, or forgot it long after
 // expiry), except when Retry is set and the scope still holds reservation
 // records: then an earlier attempt whose answer was lost settled it.
+//
+// A lease (a reservation of Requests > 1) is settled with UnusedRequests, the
+// requests it counted but did not admit, which are taken back from the
+// request counters of its minute in every scope, and with its Slots, which are
+// all freed. Both apply only when the store still holds the record: a
+// reservation it never made returns nothing.
 type ReconcileOp struct {
-	ID       string
-	Consumer string
-	Model    string
-	Periods  Periods
-	Actual   int64
-	Now      time.Time
-	Retry    bool
+	ID             string
+	Consumer       string
+	Model          string
+	Periods        Periods
+	Actual         int64
+	Now            time.Time
+	Retry          bool
+	UnusedRequests int64
+	Slots          int64
 }
 
 // UsageOp reads a consumer's (and optionally a model scope's) counters.

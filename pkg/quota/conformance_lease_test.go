@@ -1,0 +1,90 @@
+package quota
+
+import "time"
+
+// testBulkReservation checks a reservation that counts several requests and
+// takes several slots (a lease), and its settlement: unused requests come
+// back, every slot frees, tokens settle to the actual usage. It drives the
+// store directly: the Limiter makes such reservations only with leases on.
+func testBulkReservation(e *env) {
+	st := e.store()
+	now := e.clock.Now()
+	lim := Limits{RequestsPerMinute: 100, TokensPerMinute: 10000, MaxConcurrent: 20}
+	modelLim := Limits{RequestsPerMinute: 50, MaxConcurrent: 8}
+	op := ReserveOp{ID: "lease-1", Consumer: "team-a", Model: "m", Limits: lim, ModelLimits: modelLim,
+		Tokens: 4000, Now: now, Deadline: now.Add(time.Minute), ForgetAt: now.Add(2 * time.Minute),
+		CountRequest: true, Requests: 40, Slots: 6}
+	res, err := st.Reserve(e.ctx, op)
+	if err != nil || !res.Allowed {
+		e.t.Fatalf("Reserve bulk: %+v, %v", res, err)
+	}
+	u, err := st.Usage(e.ctx, UsageOp{Consumer: "team-a", Model: "m", Now: now})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for name, c := range map[string]ScopeCounts{"consumer": u.Consumer, "model": u.Model} {
+		if c.Requests.Cur != 40 || c.Tokens.Cur != 4000 || c.InFlight != 6 {
+			e.t.Errorf("%s after bulk reserve: %+v, want 40 requests, 4000 tokens, 6 in flight", name, c)
+		}
+	}
+
+	// The model scope has 50-40 = 10 requests and 8-6 = 2 slots left: a
+	// reservation of 3 slots is refused whole, one of 2 fits.
+	op2 := op
+	op2.ID, op2.Requests, op2.Slots, op2.Tokens = "lease-2", 3, 3, 10
+	if res, err := st.Reserve(e.ctx, op2); err != nil || res.Allowed {
+		e.t.Fatalf("3 slots over the model's 8: allowed %v, %v", res.Allowed, err)
+	}
+	op2.Slots = 2
+	if res, err := st.Reserve(e.ctx, op2); err != nil || !res.Allowed {
+		e.t.Fatalf("2 slots within the model's 8: allowed %v, %v", res.Allowed, err)
+	}
+	op2.ID, op2.Requests, op2.Slots = "r-3", 8, 0
+	if res, err := st.Reserve(e.ctx, op2); err != nil || res.Allowed {
+		e.t.Fatalf("8 requests over the model's 50 (43 counted): allowed %v, %v", res.Allowed, err)
+	}
+
+	// Settle the first lease: it admitted 15 requests that used 900 tokens.
+	e.clock.Advance(5 * time.Second)
+	settle := ReconcileOp{ID: "lease-1", Consumer: "team-a", Model: "m", Periods: PeriodsAt(now),
+		Actual: 900, Now: e.clock.Now(), UnusedRequests: 25, Slots: 6}
+	if err := st.Reconcile(e.ctx, settle); err != nil {
+		e.t.Fatal(err)
+	}
+	u, err = st.Usage(e.ctx, UsageOp{Consumer: "team-a", Model: "m", Now: e.clock.Now()})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for name, c := range map[string]ScopeCounts{"consumer": u.Consumer, "model": u.Model} {
+		if c.Requests.Cur != 15+3 || c.Tokens.Cur != 900+10 || c.InFlight != 2 {
+			e.t.Errorf("%s after settling: %+v, want 18 requests, 910 tokens, 2 in flight", name, c)
+		}
+	}
+	// Settling again, or a retry, returns nothing twice.
+	settle.Retry = true
+	if err := st.Reconcile(e.ctx, settle); err != nil {
+		e.t.Fatal(err)
+	}
+	// Releasing a lease the store never made returns nothing.
+	if err := st.Reconcile(e.ctx, ReconcileOp{ID: "never-made", Consumer: "team-a", Model: "m",
+		Periods: PeriodsAt(now), Now: e.clock.Now(), Retry: true, UnusedRequests: 30, Slots: 4}); err != nil {
+		e.t.Fatal(err)
+	}
+	u2, err := st.Usage(e.ctx, UsageOp{Consumer: "team-a", Model: "m", Now: e.clock.Now()})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if u2 != u {
+		e.t.Errorf("a repeated settlement or a release of an unknown lease changed counts:\n%+v\nwant\n%+v", u2, u)
+	}
+
+	// An unsettled lease expires: its tokens come back and all its slots free.
+	e.clock.Advance(2 * time.Minute)
+	u, err = st.Usage(e.ctx, UsageOp{Consumer: "team-a", Model: "m", Now: e.clock.Now()})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if u.Model.InFlight != 0 || u.Consumer.InFlight != 0 {
+		e.t.Errorf("in flight after expiry: consumer %d, model %d, want 0", u.Consumer.InFlight, u.Model.InFlight)
+	}
+}

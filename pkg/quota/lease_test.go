@@ -1,0 +1,305 @@
+package quota
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/llm-gateway/gateway/internal/testredis"
+)
+
+// countingStore counts the Reserve calls that reach Redis.
+type countingStore struct {
+	*RedisStore
+	reserves atomic.Int64
+}
+
+func (c *countingStore) Reserve(ctx context.Context, op ReserveOp) (ReserveResult, error) {
+	c.reserves.Add(1)
+	return c.RedisStore.Reserve(ctx, op)
+}
+
+// leaseWorld is one Redis namespace shared by any number of limiters (the
+// replicas), each with leases on, all on one fake clock.
+type leaseWorld struct {
+	t      *testing.T
+	client redis.UniversalClient
+	prefix string
+	clock  *fakeClock
+	ids    func() string
+}
+
+var leaseWorlds atomic.Int64
+
+func newLeaseWorld(t *testing.T) *leaseWorld {
+	srv := testredis.Start(t)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true, MaxRetries: -1, DialerRetries: 1})
+	t.Cleanup(func() { c.Close() })
+	return &leaseWorld{t: t, client: c, prefix: "lease" + time.Now().Format("150405.000000") + ":",
+		clock: newClock(base), ids: seqIDs()}
+}
+
+func (w *leaseWorld) replica(opts Options) (*Limiter, *countingStore) {
+	rs, err := NewRedisStore(w.client, RedisStoreOptions{KeyPrefix: w.prefix})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	st := &countingStore{RedisStore: rs}
+	opts.Leases.Enabled = true
+	opts.NewID = w.ids
+	if opts.ReservationTTL == 0 {
+		opts.ReservationTTL = time.Minute
+	}
+	return newTestLimiter(w.t, st, w.clock, opts), st
+}
+
+// counts reads the subject's consumer scope straight from Redis.
+func (w *leaseWorld) counts(s Subject) ScopeCounts {
+	w.t.Helper()
+	rs, _ := NewRedisStore(w.client, RedisStoreOptions{KeyPrefix: w.prefix})
+	u, err := rs.Usage(context.Background(), UsageOp{Consumer: s.Consumer, Model: s.Model, Now: w.clock.Now()})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return u.Consumer
+}
+
+func admitOK(t *testing.T, l *Limiter, s Subject, tokens int64) *Reservation {
+	t.Helper()
+	r, d, err := l.AdmitAndReserve(context.Background(), s, tokens)
+	if err != nil || !d.Allowed || r == nil {
+		t.Fatalf("AdmitAndReserve: allowed %v, %v (%s)", d.Allowed, err, d.Message())
+	}
+	return r
+}
+
+func TestLeaseAdmitsManyRequestsPerStoreCall(t *testing.T) {
+	w := newLeaseWorld(t)
+	l, st := w.replica(Options{})
+	s := Subject{Consumer: "bulk", Limits: Limits{RequestsPerMinute: 100000, TokensPerMinute: 10_000_000,
+		TokensPerDay: 100_000_000, TokensPerMonth: 1_000_000_000, MaxConcurrent: 10000}}
+
+	// The first request goes alone (no counts to size a lease from); the
+	// second takes a lease of 8 requests, the next 7 use it.
+	var rs []*Reservation
+	for range 9 {
+		rs = append(rs, admitOK(t, l, s, 100))
+	}
+	if n := st.reserves.Load(); n != 2 {
+		t.Fatalf("%d store reservations for 9 requests, want 2 (one alone, one lease of 8)", n)
+	}
+	c := w.counts(s)
+	// Concurrency 10000: 9999 free after the first, a lease takes 8 of 624 slots.
+	if c.Requests.Cur != 9 || c.Tokens.Cur != 100+8*100 || c.InFlight != 1+8 {
+		t.Fatalf("store counts with the lease out: %+v, want 9 requests, 900 tokens, 9 slots", c)
+	}
+	// The lease ran out: the next request retires it (settled once its
+	// requests end) and takes a bigger one.
+	rs = append(rs, admitOK(t, l, s, 100))
+	if n := st.reserves.Load(); n != 3 {
+		t.Fatalf("%d store reservations after the lease ran out, want 3", n)
+	}
+	for _, r := range rs {
+		if err := l.Reconcile(context.Background(), r, 40); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The second lease (16 requests, 1 used) ends after MaxAge.
+	w.clock.Advance(1100 * time.Millisecond)
+	l.sweepLeases(context.Background(), false)
+	c = w.counts(s)
+	if c.Requests.Cur != 10 || c.Tokens.Cur != 10*40 || c.InFlight != 0 {
+		t.Fatalf("store counts after every lease settled: %+v, want exactly 10 requests, 400 tokens, 0 in flight", c)
+	}
+}
+
+func TestLeaseDecisionHeadersCountLocalAdmissions(t *testing.T) {
+	w := newLeaseWorld(t)
+	l, _ := w.replica(Options{})
+	s := Subject{Consumer: "hdr", Limits: Limits{RequestsPerMinute: 10000, TokensPerMinute: 1_000_000}}
+	admitOK(t, l, s, 10)
+	var last int64 = 1 << 62
+	for i := range 6 {
+		_, d, err := l.AdmitAndReserve(context.Background(), s, 10)
+		if err != nil || !d.Allowed {
+			t.Fatal(err)
+		}
+		if d.Requests.Limit != 10000 || d.Requests.Remaining >= last {
+			t.Fatalf("request %d: requests header %+v after remaining %d", i, d.Requests, last)
+		}
+		last = d.Requests.Remaining
+	}
+	if last != 10000-7 {
+		t.Errorf("remaining after 7 requests = %d, want %d", last, 10000-7)
+	}
+}
+
+// Replicas with leases together never admit more than a limit, and once
+// their leases end the limit is reached exactly.
+func TestLeasesNeverExceedALimitAcrossReplicas(t *testing.T) {
+	w := newLeaseWorld(t)
+	const limit = 400
+	s := Subject{Consumer: "shared", Limits: Limits{RequestsPerMinute: limit, TokensPerDay: 1_000_000}}
+	var ls []*Limiter
+	for range 3 {
+		l, _ := w.replica(Options{})
+		ls = append(ls, l)
+	}
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 12 {
+		wg.Go(func() {
+			l := ls[i%len(ls)]
+			for range 60 {
+				r, d, err := l.AdmitAndReserve(context.Background(), s, 5)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if d.Allowed {
+					admitted.Add(1)
+					_ = l.Reconcile(context.Background(), r, 5)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := admitted.Load(); n > limit {
+		t.Fatalf("admitted %d requests against a limit of %d", n, limit)
+	}
+	// Leases end; the spare credit comes back and the rest of the limit is
+	// admitted one request at a time, exactly.
+	w.clock.Advance(1100 * time.Millisecond)
+	for _, l := range ls {
+		l.sweepLeases(context.Background(), false)
+	}
+	for i := 0; ; i++ {
+		l := ls[i%len(ls)]
+		r, d, err := l.AdmitAndReserve(context.Background(), s, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !d.Allowed {
+			break
+		}
+		admitted.Add(1)
+		_ = l.Reconcile(context.Background(), r, 5)
+		if i > 2*limit {
+			t.Fatal("never denied")
+		}
+	}
+	// Denied with credit still leased would show as fewer than the limit.
+	for _, l := range ls {
+		l.sweepLeases(context.Background(), true)
+	}
+	if n, c := admitted.Load(), w.counts(s); n != limit || c.Requests.Cur != limit {
+		t.Fatalf("admitted %d, store counts %d requests; want exactly %d", n, c.Requests.Cur, limit)
+	}
+}
+
+// Under a concurrency limit a lease holds slots: requests in flight under it
+// never exceed them, and they free when the lease ends.
+func TestLeaseSlotsBoundRequestsInFlight(t *testing.T) {
+	w := newLeaseWorld(t)
+	l, _ := w.replica(Options{})
+	s := Subject{Consumer: "conc", Limits: Limits{MaxConcurrent: 65}} // 64 free after one: 4 slots per lease
+	first := admitOK(t, l, s, 1)
+	var out []*Reservation
+	for range 4 {
+		out = append(out, admitOK(t, l, s, 1))
+	}
+	lease := out[0].lease
+	if lease == nil || lease.slots != 4 || lease.requests != 8 || !lease.slotLimited {
+		t.Fatalf("lease %+v, want 8 requests in 4 slots", lease)
+	}
+	if c := w.counts(s); c.InFlight != 1+4 {
+		t.Fatalf("in flight in the store = %d, want 5", c.InFlight)
+	}
+	// All 4 slots are taken: the next request cannot use the lease.
+	r := admitOK(t, l, s, 1)
+	if r.lease == lease {
+		t.Fatal("a fifth request in flight was admitted under a lease of 4 slots")
+	}
+	// One ends: its slot serves the next request under the same lease.
+	_ = l.Reconcile(context.Background(), out[0], 1)
+	if r2 := admitOK(t, l, s, 1); r2.lease != lease {
+		t.Fatal("a freed slot of the lease was not reused")
+	} else {
+		out = append(out, r2)
+	}
+	for _, r := range append(out, first, r) {
+		_ = l.Reconcile(context.Background(), r, 1)
+	}
+	w.clock.Advance(1100 * time.Millisecond)
+	l.sweepLeases(context.Background(), false)
+	if c := w.counts(s); c.InFlight != 0 {
+		t.Fatalf("in flight after the leases ended = %d, want 0", c.InFlight)
+	}
+}
+
+// Near a limit no lease is taken: below 2*Share units of headroom each
+// request is decided by the store alone.
+func TestNoLeaseNearALimit(t *testing.T) {
+	w := newLeaseWorld(t)
+	l, st := w.replica(Options{})
+	s := Subject{Consumer: "tight", Limits: Limits{RequestsPerMinute: 20}}
+	for range 20 {
+		admitOK(t, l, s, 1)
+	}
+	if n := st.reserves.Load(); n != 20 {
+		t.Errorf("%d store calls for 20 requests against a limit of 20, want 20 (no leases)", n)
+	}
+	if _, d, _ := l.AdmitAndReserve(context.Background(), s, 1); d.Allowed {
+		t.Error("21st request admitted")
+	}
+}
+
+func TestLeaseEndsWithItsMinute(t *testing.T) {
+	w := newLeaseWorld(t)
+	w.clock.Set(base.Truncate(time.Minute).Add(59*time.Second + 500*time.Millisecond))
+	l, st := w.replica(Options{Leases: LeaseOptions{MaxAge: 10 * time.Second}})
+	s := Subject{Consumer: "edge", Limits: Limits{RequestsPerMinute: 100000}}
+	admitOK(t, l, s, 1)
+	r := admitOK(t, l, s, 1) // takes a lease in this minute
+	if r.lease == nil {
+		t.Fatal("no lease")
+	}
+	w.clock.Advance(600 * time.Millisecond) // next minute
+	r2 := admitOK(t, l, s, 1)
+	if r2.lease == r.lease {
+		t.Fatal("a lease of the previous minute admitted a request of this one")
+	}
+	if n := st.reserves.Load(); n != 3 {
+		t.Errorf("%d store calls, want 3", n)
+	}
+}
+
+func TestCloseSettlesLeases(t *testing.T) {
+	w := newLeaseWorld(t)
+	l, _ := w.replica(Options{BackgroundUsage: true})
+	s := Subject{Consumer: "bye", Limits: Limits{RequestsPerMinute: 100000, TokensPerDay: 1_000_000}}
+	for range 3 {
+		r := admitOK(t, l, s, 50)
+		_ = l.Reconcile(context.Background(), r, 20)
+	}
+	inFlight := admitOK(t, l, s, 50)
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The request still in flight holds the lease; its end settles it.
+	if err := l.Reconcile(context.Background(), inFlight, 20); err != nil {
+		t.Fatal(err)
+	}
+	if c := w.counts(s); c.Requests.Cur != 4 || c.Day != 4*20 || c.InFlight != 0 {
+		t.Fatalf("after close: %+v, want 4 requests, 80 tokens, nothing in flight", c)
+	}
+	// A closed limiter takes no new leases.
+	r := admitOK(t, l, s, 50)
+	if r.lease != nil {
+		t.Error("a closed limiter admitted under a lease")
+	}
+}
