@@ -26,7 +26,7 @@ consumers:
     key_sha256: ["abc"]
     models: [nope]
     limits: {requests_per_minute: -5}
-quota: {store: etcd, failure_policy: maybe, timeout: 5s}
+quota: {store: etcd, failure_policy: maybe, timeout: 5s, leases: {share: -1, max_age: 2m, max_requests: 1}}
 guardrails: {output_action: shout}
 chaos: [{abort_percent: 150}]
 telemetry: {log_level: loud}
@@ -41,7 +41,7 @@ telemetry: {log_level: loud}
 		"providers[0].headers.Authorization", "providers[1].name: duplicate", "models[0].deployments[0].provider",
 		"models[0].deployments[0].weight", "consumers[0].key_sha256[0]", "consumers[0].models[0]",
 		"consumers[0].limits.requests_per_minute", "quota.store", "quota.failure_policy", "quota.timeout",
-		"guardrails.output_action", "chaos[0]", "telemetry.log_level",
+		"quota.leases.share", "quota.leases.max_age", "quota.leases.max_requests", "guardrails.output_action", "chaos[0]", "telemetry.log_level",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing problem %q in:\n%v", want, err)

@@ -165,6 +165,15 @@ func (c *Config) applyDefaults() {
 	if q.PendingLimit == 0 {
 		q.PendingLimit = 100000
 	}
+	if q.Leases.Share == 0 {
+		q.Leases.Share = 16
+	}
+	if q.Leases.MaxAge == 0 {
+		q.Leases.MaxAge = Duration(1e9)
+	}
+	if q.Leases.MaxRequests == 0 {
+		q.Leases.MaxRequests = 1024
+	}
 	setDefault(&c.Guardrails.OutputAction, "redact")
 	setDefault(&c.Telemetry.LogLevel, "info")
 }

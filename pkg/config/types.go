@@ -161,6 +161,20 @@ type Quota struct {
 	ReservationTTL Duration `json:"reservation_ttl"`
 	// PendingLimit bounds usage records kept while the store is unreachable.
 	PendingLimit int `json:"pending_limit"`
+	// Leases let each replica admit most requests from credit it reserved in
+	// Redis ahead, instead of one Redis call per request (off by default).
+	Leases Leases `json:"leases,omitempty"`
+}
+
+// Leases tune quota leases (see docs/configuration.md).
+type Leases struct {
+	Enabled bool `json:"enabled,omitempty"`
+	// Share: a lease takes at most 1/share of any limit's remaining headroom.
+	Share int64 `json:"share,omitempty"`
+	// MaxAge is how long a lease admits before its unused credit goes back.
+	MaxAge Duration `json:"max_age,omitempty"`
+	// MaxRequests caps the requests one lease counts.
+	MaxRequests int64 `json:"max_requests,omitempty"`
 }
 
 // Redis addresses one standalone server, a Sentinel group (MasterName) or a Cluster.

@@ -243,6 +243,15 @@ func (c *Config) validateQuota(p *problems) {
 	if q.PendingLimit < 0 {
 		p.addf("quota.pending_limit", "must not be negative")
 	}
+	if q.Leases.Share < 1 {
+		p.addf("quota.leases.share", "must be at least 1")
+	}
+	if q.Leases.MaxAge <= 0 || q.Leases.MaxAge.D().Minutes() > 1 {
+		p.addf("quota.leases.max_age", "must be positive and at most 1m (a lease ends with its minute anyway)")
+	}
+	if q.Leases.MaxRequests < 2 {
+		p.addf("quota.leases.max_requests", "must be at least 2")
+	}
 }
 
 func validateGuardrails(p *problems, path string, g *Guardrails) {

@@ -62,7 +62,9 @@ func newLimiter(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics) (*qu
 		// Usage is written after the response by the background flusher in
 		// batches: the request path pays one Redis round trip, its admission.
 		BackgroundUsage: true,
-		Logger:          log, Observer: quotaObserver{m: m},
+		Leases: quota.LeaseOptions{Enabled: q.Leases.Enabled, Share: q.Leases.Share,
+			MaxAge: q.Leases.MaxAge.D(), MaxRequests: q.Leases.MaxRequests},
+		Logger: log, Observer: quotaObserver{m: m},
 	})
 	if err != nil {
 		closeStore()
@@ -89,6 +91,8 @@ func (o quotaObserver) StoreError(op string, _ error)           { o.m.QuotaStore
 func (o quotaObserver) Fallback(string)                         { o.m.QuotaFallback() }
 func (o quotaObserver) PendingDepth(n int)                      { o.m.SetQuotaPending(n) }
 func (o quotaObserver) PendingDropped()                         { o.m.QuotaPendingDropped(1) }
+func (o quotaObserver) Lease(granted bool)                      { o.m.QuotaLease(granted) }
+func (o quotaObserver) LeasedAdmission()                        { o.m.QuotaLeasedAdmission() }
 
 // redisClientLog turns go-redis's own messages into JSON log lines.
 type redisClientLog struct{ log *slog.Logger }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"reflect"
 	"syscall"
 	"time"
 
@@ -51,6 +52,13 @@ func checkImmutable(old, new *config.Config) error {
 	}
 	if old.Quota.Store != new.Quota.Store {
 		return fmt.Errorf("quota.store changes only on restart")
+	}
+	// The limiter is built once: of the quota section only the default
+	// output reservation is read per request.
+	oq, nq := old.Quota, new.Quota
+	oq.DefaultMaxOutputTokens, nq.DefaultMaxOutputTokens = 0, 0
+	if !reflect.DeepEqual(oq, nq) {
+		return fmt.Errorf("quota settings other than default_max_output_tokens change only on restart")
 	}
 	return nil
 }

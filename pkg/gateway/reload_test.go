@@ -120,3 +120,31 @@ func TestListenChangeNeedsRestart(t *testing.T) {
 		t.Fatalf("listen change accepted: %v", err)
 	}
 }
+
+// Quota settings the limiter read at start cannot change on reload: a reload
+// that changes one is rejected instead of silently not applying.
+func TestReloadRejectsRestartOnlyQuotaSettings(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gateway.yaml")
+	os.WriteFile(path, []byte(baseConfig), 0o644)
+	g := startGateway(t, path)
+	for _, change := range []string{
+		"quota: {timeout: 100ms}",
+		"quota: {failure_policy: open}",
+		"quota: {leases: {enabled: true}}",
+	} {
+		os.WriteFile(path, []byte(baseConfig+change+"\n"), 0o644)
+		err := g.Reload()
+		if err == nil || !strings.Contains(err.Error(), "only on restart") {
+			t.Errorf("%s: reload error %v, want a restart-only rejection", change, err)
+		}
+	}
+	// The default output reservation is read per request: it reloads.
+	os.WriteFile(path, []byte(baseConfig+"quota: {default_max_output_tokens: 512}\n"), 0o644)
+	if err := g.Reload(); err != nil {
+		t.Fatalf("default_max_output_tokens: %v", err)
+	}
+	if got := g.snapshot.Load().Config.Quota.DefaultMaxOutputTokens; got != 512 {
+		t.Fatalf("default_max_output_tokens = %d after reload, want 512", got)
+	}
+}

@@ -47,6 +47,9 @@ func seqIDs() func() string {
 // countingObserver records events for assertions.
 type countingObserver struct {
 	mu        sync.Mutex
+	granted   int
+	refused   int
+	leased    int
 	errors    map[string]int
 	fallbacks map[string]int
 	states    []string
@@ -78,6 +81,20 @@ func (o *countingObserver) PendingDepth(n int) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.depth = n
+}
+func (o *countingObserver) Lease(granted bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if granted {
+		o.granted++
+	} else {
+		o.refused++
+	}
+}
+func (o *countingObserver) LeasedAdmission() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.leased++
 }
 func (o *countingObserver) PendingDropped() {
 	o.mu.Lock()

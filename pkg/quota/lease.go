@@ -143,6 +143,7 @@ func (l *Limiter) leased(ctx context.Context, s Subject, op ReserveOp) (r *Reser
 		case ls.fits(s, op) && ls.slotFree():
 			r, d = ls.take(op)
 			sub.mu.Unlock()
+			l.obs.LeasedAdmission()
 			return r, d, true, nil
 		case ls.fits(s, op):
 			// Every slot of the lease is busy: this request goes to the store
@@ -189,6 +190,7 @@ func (l *Limiter) leased(ctx context.Context, s Subject, op ReserveOp) (r *Reser
 		return r, d, true, nil
 	}
 	sub.seen, sub.seenAt = res.v, op.Now
+	l.obs.Lease(res.v.Allowed)
 	if !res.v.Allowed {
 		// Too much credit for what is left: the store decides op alone.
 		sub.next = max(2, req/4)

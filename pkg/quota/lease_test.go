@@ -79,7 +79,8 @@ func admitOK(t *testing.T, l *Limiter, s Subject, tokens int64) *Reservation {
 
 func TestLeaseAdmitsManyRequestsPerStoreCall(t *testing.T) {
 	w := newLeaseWorld(t)
-	l, st := w.replica(Options{})
+	obs := newCountingObserver()
+	l, st := w.replica(Options{Observer: obs})
 	s := Subject{Consumer: "bulk", Limits: Limits{RequestsPerMinute: 100000, TokensPerMinute: 10_000_000,
 		TokensPerDay: 100_000_000, TokensPerMonth: 1_000_000_000, MaxConcurrent: 10000}}
 
@@ -103,6 +104,11 @@ func TestLeaseAdmitsManyRequestsPerStoreCall(t *testing.T) {
 	if n := st.reserves.Load(); n != 3 {
 		t.Fatalf("%d store reservations after the lease ran out, want 3", n)
 	}
+	obs.mu.Lock()
+	if obs.granted != 2 || obs.refused != 0 || obs.leased != 7 {
+		t.Errorf("observed %d leases granted, %d refused, %d leased admissions; want 2, 0, 7", obs.granted, obs.refused, obs.leased)
+	}
+	obs.mu.Unlock()
 	for _, r := range rs {
 		if err := l.Reconcile(context.Background(), r, 40); err != nil {
 			t.Fatal(err)

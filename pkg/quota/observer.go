@@ -27,6 +27,12 @@ type Observer interface {
 	// PendingDropped reports a usage write lost because the queue was full or
 	// the limiter closed.
 	PendingDropped()
+	// Lease reports a lease the store granted, or refused (the request was
+	// then decided alone).
+	Lease(granted bool)
+	// LeasedAdmission reports a request admitted from leased credit, without
+	// a store call.
+	LeasedAdmission()
 }
 
 // NopObserver ignores every event.
@@ -48,6 +54,12 @@ func (NopObserver) BreakerState(string) {}
 
 // PendingDepth implements Observer.
 func (NopObserver) PendingDepth(int) {}
+
+// Lease implements Observer.
+func (NopObserver) Lease(bool) {}
+
+// LeasedAdmission implements Observer.
+func (NopObserver) LeasedAdmission() {}
 
 // PendingDropped implements Observer.
 func (NopObserver) PendingDropped() {}

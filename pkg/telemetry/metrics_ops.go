@@ -14,6 +14,10 @@ type opsMetrics struct {
 	fallback       prometheus.Counter
 	pending        prometheus.Gauge
 	pendingDropped prometheus.Counter
+	leases         *prometheus.CounterVec
+	leaseGranted   prometheus.Counter
+	leaseRefused   prometheus.Counter
+	leasedAdmitted prometheus.Counter
 
 	reloadVec         *prometheus.CounterVec
 	reloadOK          prometheus.Counter
@@ -24,7 +28,7 @@ type opsMetrics struct {
 func (o *opsMetrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{
 		o.storeDuration, o.storeErrors, o.fallback, o.pending, o.pendingDropped,
-		o.reloadVec, o.lastReloadSuccess,
+		o.leases, o.leasedAdmitted, o.reloadVec, o.lastReloadSuccess,
 	}
 }
 
@@ -56,6 +60,16 @@ func (m *Metrics) newOps() {
 	o.pendingDropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "gateway_quota_pending_dropped_total",
 		Help: "Usage records dropped because the pending queue was full.",
+	})
+	o.leases = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gateway_quota_leases_total",
+		Help: "Quota leases asked of the store, by result: granted, or refused (the request was then decided alone).",
+	}, []string{"result"})
+	o.leaseGranted = o.leases.WithLabelValues("granted")
+	o.leaseRefused = o.leases.WithLabelValues("refused")
+	o.leasedAdmitted = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gateway_quota_leased_admissions_total",
+		Help: "Requests admitted from leased quota credit, without a store call.",
 	})
 	o.reloadVec = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gateway_config_reloads_total",
@@ -90,6 +104,18 @@ func (m *Metrics) QuotaPendingDropped(n int) {
 		m.pendingDropped.Add(float64(n))
 	}
 }
+
+// QuotaLease counts a lease the store granted or refused.
+func (m *Metrics) QuotaLease(granted bool) {
+	if granted {
+		m.leaseGranted.Inc()
+	} else {
+		m.leaseRefused.Inc()
+	}
+}
+
+// QuotaLeasedAdmission counts a request admitted from leased credit.
+func (m *Metrics) QuotaLeasedAdmission() { m.leasedAdmitted.Inc() }
 
 // ConfigReloaded records a configuration load: err nil is a success at time at.
 func (m *Metrics) ConfigReloaded(err error, at time.Time) {

@@ -86,6 +86,8 @@ func TestEveryMetricIsExported(t *testing.T) {
 		"gateway_provider_breaker_state",
 		"gateway_provider_breaker_transitions_total",
 		"gateway_quota_fallback_total",
+		"gateway_quota_leased_admissions_total",
+		"gateway_quota_leases_total",
 		"gateway_quota_pending_dropped_total",
 		"gateway_quota_pending_usage",
 		"gateway_quota_rejections_total",

@@ -31,6 +31,7 @@ import (
 const (
 	demoKey     = "sk-e2e-demo"
 	limitedKey  = "sk-e2e-limited"
+	bulkKey     = "sk-e2e-bulk"
 	providerKey = "sk-provider-e2e-SECRET"
 )
 
@@ -52,13 +53,15 @@ type stackOptions struct {
 	mock           *mock
 	failurePolicy  string
 	tracer         trace.TracerProvider
+	// quotaExtra is added to the quota section, e.g. "leases: {enabled: true}".
+	quotaExtra string
 }
 
 func sha(key string) string {
 	return strings.TrimSpace(hashKey(key))
 }
 
-func configYAML(redisAddr, extra, failurePolicy string) string {
+func configYAML(redisAddr, extra, failurePolicy, quotaExtra string) string {
 	if failurePolicy == "" {
 		failurePolicy = "closed"
 	}
@@ -85,11 +88,16 @@ consumers:
     key_sha256: ["` + sha(limitedKey) + `"]
     models: ["*"]
     limits: {requests_per_minute: 5}
+  - id: bulk
+    key_sha256: ["` + sha(bulkKey) + `"]
+    models: ["*"]
+    limits: {requests_per_minute: 100000, tokens_per_day: 10000000, max_concurrent: 10000}
 quota:
   store: redis
   redis: {addrs: ["` + redisAddr + `"]}
   timeout: 50ms
   failure_policy: ` + failurePolicy + `
+  ` + quotaExtra + `
 guardrails:
   banned_words: ["forbidden phrase", "zorblax"]
   output_action: redact
@@ -109,7 +117,7 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "gateway.yaml")
-	if err := os.WriteFile(path, []byte(configYAML(s.redis.Addr(), o.extraConfig, o.failurePolicy)), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(configYAML(s.redis.Addr(), o.extraConfig, o.failurePolicy, o.quotaExtra)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env := config.Env{Getenv: func(k string) string {

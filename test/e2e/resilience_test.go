@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"context"
 	"encoding/json"
 	"strings"
@@ -70,10 +71,24 @@ func TestRedisDownFailsClosedFast(t *testing.T) {
 }
 
 // TestRateLimitExactAcrossReplicas: two sidecars sharing Redis admit exactly the
-// consumer's 5 requests per minute between them.
+// consumer's 5 requests per minute between them, with quota leases or without
+// (so close to a limit, no lease is taken).
 func TestRateLimitExactAcrossReplicas(t *testing.T) {
-	a := startStack(t, stackOptions{})
-	b := startStack(t, stackOptions{redis: a.redis, mock: a.mock})
+	for _, leases := range []bool{false, true} {
+		t.Run(fmt.Sprintf("leases=%v", leases), func(t *testing.T) {
+			o := stackOptions{}
+			if leases {
+				o.quotaExtra = "leases: {enabled: true}"
+			}
+			testRateLimitExactAcrossReplicas(t, o)
+		})
+	}
+}
+
+func testRateLimitExactAcrossReplicas(t *testing.T, o stackOptions) {
+	a := startStack(t, o)
+	o.redis, o.mock = a.redis, a.mock
+	b := startStack(t, o)
 	var ok, limited atomic.Int32
 	var wg sync.WaitGroup
 	var sawHeaders atomic.Bool
