@@ -44,6 +44,19 @@
 // their periods are still current) and frees its slot. A late Reconcile of an
 // expired reservation still charges the actual tokens, once.
 //
+// # Leases
+//
+// With Options.Leases a replica reserves credit for many requests in one
+// store call (a reservation with ReserveOp.Requests > 1: it counts those
+// requests, their expected tokens and, under a concurrency limit, several
+// slots) and admits AdmitAndReserve calls against it in memory. A lease ends
+// after LeaseOptions.MaxAge, at the end of its minute, when it runs out or the
+// limits change; once its last request is reconciled it is settled like a
+// reservation (ReconcileOp.UnusedRequests gives back what it did not admit).
+// The store grants a lease only if all of its credit fits, so replicas
+// together never exceed a limit; a lease takes at most 1/Share of a limit's
+// headroom, and near a limit requests go to the store one by one.
+//
 // # Trouble
 //
 // The Limiter bounds every store call by Options.Timeout, opens a circuit
