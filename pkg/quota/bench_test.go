@@ -47,13 +47,17 @@ func BenchmarkRequestQuota(b *testing.B) {
 	stores := []struct {
 		name  string
 		store func(*roundTrips) Store
+		opts  Options
 	}{
-		{"redis", func(h *roundTrips) Store { return benchRedisStore(b, srv, h) }},
-		{"memory", func(*roundTrips) Store { return NewMemoryStore() }},
+		{"redis", func(h *roundTrips) Store { return benchRedisStore(b, srv, h) }, Options{}},
+		{"redis-leases", func(h *roundTrips) Store { return benchRedisStore(b, srv, h) },
+			Options{Leases: LeaseOptions{Enabled: true}, BackgroundUsage: true}},
+		{"memory", func(*roundTrips) Store { return NewMemoryStore() }, Options{}},
 	}
 	for _, c := range stores {
 		hook := &roundTrips{}
-		l := newTestLimiter(b, c.store(hook), nil, Options{Timeout: time.Second})
+		c.opts.Timeout = time.Second
+		l := newTestLimiter(b, c.store(hook), nil, c.opts)
 		ctx := context.Background()
 		request := func() {
 			r, d, err := l.AdmitAndReserve(ctx, benchSubject, 1500)
