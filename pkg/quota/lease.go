@@ -55,6 +55,10 @@ func (o *LeaseOptions) withDefaults() error {
 	return nil
 }
 
+// maxLeaseWaits bounds how many lease calls of others a request waits for
+// before it asks the store alone.
+const maxLeaseWaits = 4
+
 // firstLeaseRequests is the size of a subject's first lease; later leases
 // double while they run out before MaxAge and follow the demand otherwise.
 const firstLeaseRequests = 8
@@ -73,10 +77,10 @@ type leaseKey struct{ consumer, model string }
 // Its mutex also guards the fields of its leases that change.
 type leaseSubject struct {
 	mu        sync.Mutex
-	cur       *lease // admitting, or nil
-	acquiring bool   // a store call for a new lease is out
-	next      int64  // requests the next lease asks for
-	avgTokens int64  // moving average of token estimates
+	cur       *lease        // admitting, or nil
+	acquired  chan struct{} // while a store call for a new lease is out: closed when it returns
+	next      int64         // requests the next lease asks for
+	avgTokens int64         // moving average of token estimates
 	seen      ReserveResult
 	seenAt    time.Time // when seen was read from the store; zero: never
 	lastUsed  time.Time
@@ -137,31 +141,54 @@ func (l *Limiter) leased(ctx context.Context, s Subject, op ReserveOp) (r *Reser
 	} else {
 		sub.avgTokens += (op.Tokens - sub.avgTokens) / 8
 	}
-	var done *lease // retired and drained: to settle once unlocked
-	if ls := sub.cur; ls != nil {
-		switch {
-		case ls.fits(s, op) && ls.slotFree():
-			r, d = ls.take(op)
+	sub.mu.Unlock()
+	var req, tok, slots int64
+	for waits := 0; ; waits++ {
+		sub.mu.Lock()
+		var done *lease // retired and drained: to settle once unlocked
+		if ls := sub.cur; ls != nil {
+			switch {
+			case ls.fits(s, op) && ls.slotFree():
+				r, d = ls.take(op)
+				sub.mu.Unlock()
+				l.obs.LeasedAdmission()
+				return r, d, true, nil
+			case ls.fits(s, op):
+				// Every slot of the lease is busy: this request goes to the
+				// store alone and the lease stays for the next one.
+				sub.mu.Unlock()
+				return nil, Decision{}, false, nil
+			}
+			done = l.retire(sub, ls, op.Now)
+		}
+		if wait := sub.acquired; wait != nil {
+			// Another request is asking for the next lease: wait for it
+			// rather than make a store call of our own (a few times: under
+			// heavy load a lease can run out before a waiter gets a turn).
 			sub.mu.Unlock()
-			l.obs.LeasedAdmission()
-			return r, d, true, nil
-		case ls.fits(s, op):
-			// Every slot of the lease is busy: this request goes to the store
-			// alone and the lease stays for the next one.
-			sub.mu.Unlock()
+			_ = l.settleLease(ctx, done)
+			if waits == maxLeaseWaits {
+				return nil, Decision{}, false, nil
+			}
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, Decision{}, false, nil // the store call will say so
+			}
+		}
+		var ok bool
+		req, tok, slots, ok = l.leaseSize(sub, s, op)
+		if ok {
+			sub.acquired = make(chan struct{})
+		}
+		sub.mu.Unlock()
+		_ = l.settleLease(ctx, done)
+		if !ok {
 			return nil, Decision{}, false, nil
 		}
-		done = l.retire(sub, ls, op.Now)
+		break
 	}
-	req, tok, slots, ok := l.leaseSize(sub, s, op)
-	if !ok || sub.acquiring {
-		sub.mu.Unlock()
-		l.settleLease(ctx, done)
-		return nil, Decision{}, false, nil
-	}
-	sub.acquiring = true
-	sub.mu.Unlock()
-	l.settleLease(ctx, done)
 
 	lop := op
 	lop.ID, lop.Requests, lop.Tokens, lop.Slots = l.opts.NewID(), req, tok, slots
@@ -170,13 +197,15 @@ func (l *Limiter) leased(ctx context.Context, s Subject, op ReserveOp) (r *Reser
 		if st == l.store {
 			return st.Reserve(ctx, lop)
 		}
+		op.ID = l.opts.NewID()
 		return st.Reserve(ctx, op)
 	})
 	l.releaseAmbiguous(lop, res.primaryErr)
 
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
-	sub.acquiring = false
+	close(sub.acquired)
+	sub.acquired = nil
 	if err != nil {
 		return nil, Decision{}, true, err
 	}
@@ -292,7 +321,7 @@ func (ls *lease) take(op ReserveOp) (*Reservation, Decision) {
 	ls.admitted++
 	ls.charged += op.Tokens
 	ls.out++
-	return &Reservation{id: op.ID, consumer: op.Consumer, model: op.Model, tokens: op.Tokens,
+	return &Reservation{id: ls.id, consumer: op.Consumer, model: op.Model, tokens: op.Tokens,
 		periods: ls.periods, lease: ls}, d
 }
 
@@ -374,7 +403,7 @@ func (l *Limiter) sweepLeases(ctx context.Context, all bool) {
 		if ls := sub.cur; ls != nil && (all || !now.Before(ls.expires)) {
 			done = l.retire(sub, ls, now)
 		}
-		if sub.cur == nil && !sub.acquiring && now.Sub(sub.lastUsed) > 10*t.opts.MaxAge {
+		if sub.cur == nil && sub.acquired == nil && now.Sub(sub.lastUsed) > 10*t.opts.MaxAge {
 			idle = append(idle, k)
 		}
 		sub.mu.Unlock()

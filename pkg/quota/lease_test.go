@@ -309,3 +309,32 @@ func TestCloseSettlesLeases(t *testing.T) {
 		t.Error("a closed limiter admitted under a lease")
 	}
 }
+
+// Requests arriving while a lease call is out wait for it instead of each
+// calling the store.
+func TestConcurrentRequestsShareLeaseCalls(t *testing.T) {
+	w := newLeaseWorld(t)
+	l, st := w.replica(Options{BackgroundUsage: true})
+	s := Subject{Consumer: "busy", Limits: Limits{RequestsPerMinute: 1 << 40, TokensPerDay: 1 << 50, MaxConcurrent: 1 << 20}}
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for range 100 {
+				r := admitOK(t, l, s, 10)
+				_ = l.Reconcile(context.Background(), r, 10)
+			}
+		})
+	}
+	wg.Wait()
+	// Leases of 8, 16, ... 1024 requests cover 1,600 in about ten calls.
+	if n := st.reserves.Load(); n > 100 {
+		t.Errorf("%d store calls for 1600 concurrent requests", n)
+	}
+	t.Logf("%d store calls for 1600 concurrent requests", st.reserves.Load())
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if c := w.counts(s); c.Requests.Cur != 1600 || c.Day != 16000 || c.InFlight != 0 {
+		t.Fatalf("after close: %+v, want 1600 requests, 16000 tokens, nothing in flight", c)
+	}
+}

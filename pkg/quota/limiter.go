@@ -145,7 +145,7 @@ func (l *Limiter) reserve(ctx context.Context, s Subject, tokens int64, countReq
 	}
 	now := l.opts.Clock()
 	op := ReserveOp{
-		ID: l.opts.NewID(), Consumer: s.Consumer, Limits: s.Limits, Tokens: tokens, Now: now,
+		Consumer: s.Consumer, Limits: s.Limits, Tokens: tokens, Now: now,
 		Deadline: now.Add(l.opts.ReservationTTL), ForgetAt: now.Add(2 * l.opts.ReservationTTL),
 		CountRequest: countRequest,
 	}
@@ -157,6 +157,7 @@ func (l *Limiter) reserve(ctx context.Context, s Subject, tokens int64, countReq
 			return r, d, err
 		}
 	}
+	op.ID = l.opts.NewID()
 	res, err := decide(l, ctx, OpReserve, func(ctx context.Context, st Store) (ReserveResult, error) {
 		return st.Reserve(ctx, op)
 	})
