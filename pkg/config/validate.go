@@ -243,11 +243,11 @@ func (c *Config) validateQuota(p *problems) {
 	if q.PendingLimit < 0 {
 		p.addf("quota.pending_limit", "must not be negative")
 	}
-	if q.Leases.Share < 1 {
-		p.addf("quota.leases.share", "must be at least 1")
+	if q.Leases.Share < 2 {
+		p.addf("quota.leases.share", "must be at least 2")
 	}
-	if q.Leases.MaxAge <= 0 || q.Leases.MaxAge.D().Minutes() > 1 {
-		p.addf("quota.leases.max_age", "must be positive and at most 1m (a lease ends with its minute anyway)")
+	if q.Leases.MaxAge.D() < 10*time.Millisecond || q.Leases.MaxAge.D() > time.Minute {
+		p.addf("quota.leases.max_age", "must be between 10ms and 1m (a lease ends with its minute anyway)")
 	}
 	if q.Leases.MaxRequests < 2 {
 		p.addf("quota.leases.max_requests", "must be at least 2")

@@ -183,6 +183,13 @@ func TestRejectedUsageWriteDoesNotBlockTheQueue(t *testing.T) {
 		u, err := l.Usage(ctx, s)
 		return err == nil && u.Usage.TokensPerDay.Used == 29*2+100 && u.Usage.Concurrent.Used == 1
 	})
+	// The drop is counted once the batch's results are read, just after the
+	// writes landed.
+	waitFor(t, 5*time.Second, "the refused write to be dropped", func() bool {
+		_, _, dropped := obs.snapshot()
+		return dropped == 1
+	})
+	flush(t, l)
 	if _, _, dropped := obs.snapshot(); dropped != 1 {
 		t.Errorf("dropped %d writes, want the refused one", dropped)
 	}

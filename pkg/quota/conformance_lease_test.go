@@ -47,7 +47,7 @@ func testBulkReservation(e *env) {
 	// Settle the first lease: it admitted 15 requests that used 900 tokens.
 	e.clock.Advance(5 * time.Second)
 	settle := ReconcileOp{ID: "lease-1", Consumer: "team-a", Model: "m", Periods: PeriodsAt(now),
-		Actual: 900, Now: e.clock.Now(), UnusedRequests: 25, Slots: 6}
+		Actual: 900, Now: e.clock.Now(), UnusedRequests: 25}
 	if err := st.Reconcile(e.ctx, settle); err != nil {
 		e.t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func testBulkReservation(e *env) {
 	}
 	// Releasing a lease the store never made returns nothing.
 	if err := st.Reconcile(e.ctx, ReconcileOp{ID: "never-made", Consumer: "team-a", Model: "m",
-		Periods: PeriodsAt(now), Now: e.clock.Now(), Retry: true, UnusedRequests: 30, Slots: 4}); err != nil {
+		Periods: PeriodsAt(now), Now: e.clock.Now(), Retry: true, UnusedRequests: 30}); err != nil {
 		e.t.Fatal(err)
 	}
 	u2, err := st.Usage(e.ctx, UsageOp{Consumer: "team-a", Model: "m", Now: e.clock.Now()})
@@ -86,5 +86,70 @@ func testBulkReservation(e *env) {
 	}
 	if u.Model.InFlight != 0 || u.Consumer.InFlight != 0 {
 		e.t.Errorf("in flight after expiry: consumer %d, model %d, want 0", u.Consumer.InFlight, u.Model.InFlight)
+	}
+}
+
+// testPartialSettlement checks the settlement of a lease that stopped
+// admitting while some of its requests still run: once applied, repeated
+// without effect, then completed; and expiry after it refunds only what was
+// still running.
+func testPartialSettlement(e *env) {
+	st := e.store()
+	now := e.clock.Now()
+	usage := func() ScopeCounts {
+		e.t.Helper()
+		u, err := st.Usage(e.ctx, UsageOp{Consumer: "team-a", Now: e.clock.Now()})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		return u.Consumer
+	}
+	want := func(what string, reqs, tokens, inFlight int64) {
+		e.t.Helper()
+		if c := usage(); c.Requests.Cur != reqs || c.Tokens.Cur != tokens || c.Day != tokens || c.InFlight != inFlight {
+			e.t.Errorf("%s: %+v, want %d requests, %d tokens, %d in flight", what, c, reqs, tokens, inFlight)
+		}
+	}
+	lease := func(id string) {
+		e.t.Helper()
+		op := ReserveOp{ID: id, Consumer: "team-a", Limits: Limits{MaxConcurrent: 100}, Tokens: 4000, Now: now,
+			Deadline: now.Add(time.Minute), ForgetAt: now.Add(2 * time.Minute), CountRequest: true, Requests: 40, Slots: 6}
+		if res, err := st.Reserve(e.ctx, op); err != nil || !res.Allowed {
+			e.t.Fatalf("Reserve %s: %+v, %v", id, res, err)
+		}
+	}
+	settle := func(op ReconcileOp) {
+		e.t.Helper()
+		op.Consumer, op.Periods, op.Now = "team-a", PeriodsAt(now), e.clock.Now()
+		if err := st.Reconcile(e.ctx, op); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	lease("lease-a")
+	want("granted", 40, 4000, 6)
+	// 20 requests admitted: 18 finished using 1000 tokens, 2 still run with
+	// 500 tokens estimated.
+	partial := ReconcileOp{ID: "lease-a", Actual: 1500, Remaining: 500, UnusedRequests: 20, KeepSlots: 2, Partial: true}
+	settle(partial)
+	want("partly settled", 20, 1500, 2)
+	partial.Retry = true
+	settle(partial)
+	want("partial settlement repeated", 20, 1500, 2)
+	// The two end, using 300 tokens.
+	settle(ReconcileOp{ID: "lease-a", Actual: 300})
+	want("settled", 20, 1300, 0)
+
+	// A partial settlement of an unknown lease changes nothing.
+	settle(ReconcileOp{ID: "ghost", Actual: 999, Remaining: 10, UnusedRequests: 5, KeepSlots: 1, Partial: true})
+	want("unknown lease", 20, 1300, 0)
+
+	// A partly settled lease that is never settled expires: only the
+	// tokens still reserved (the running requests' estimates) come back.
+	lease("lease-b")
+	settle(ReconcileOp{ID: "lease-b", Actual: 1500, Remaining: 500, UnusedRequests: 20, KeepSlots: 2, Partial: true})
+	want("second lease partly settled", 40, 2800, 2)
+	e.clock.Advance(time.Minute + time.Second) // past the deadline
+	if c := usage(); c.Day != 2300 || c.InFlight != 0 {
+		e.t.Errorf("after expiry: %+v, want 2300 tokens today (1300 + 1000 finished), nothing in flight", c)
 	}
 }

@@ -139,6 +139,7 @@ func runConformance(t *testing.T, f storeFactory) {
 		{"exact under concurrency across limiters", base, testExactness},
 		{"admit and reserve in one step", base, testAdmitAndReserve},
 		{"reservation of many requests and slots", base, testBulkReservation},
+		{"partial settlement of a lease", base, testPartialSettlement},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(newEnv(t, f, c.at)) })

@@ -40,6 +40,7 @@ type differ struct {
 	now      time.Time
 	ids      int
 	open     []ReconcileOp
+	slots    []int64 // slots of each open reservation
 }
 
 func (d *differ) pick(xs ...int64) int64 { return xs[d.rng.IntN(len(xs))] }
@@ -72,18 +73,31 @@ func (d *differ) step(i int) {
 		op := ReserveOp{ID: fmt.Sprint("r", d.ids), Consumer: consumer, Model: model, Limits: d.limits(),
 			ModelLimits: d.limits(), Tokens: d.rng.Int64N(120), Now: d.now,
 			Deadline: d.now.Add(ttl), ForgetAt: d.now.Add(2 * ttl), CountRequest: d.rng.IntN(2) == 0}
+		if d.rng.IntN(4) == 0 { // a lease
+			op.CountRequest, op.Requests, op.Slots = true, d.pick(2, 3, 6), d.pick(1, 2, 4)
+		}
 		a, errA := d.mem.Reserve(ctx, op)
 		b, errB := d.red.Reserve(ctx, op)
 		d.same(i, "reserve", op, a, b, errA, errB)
 		if a.Allowed {
-			d.open = append(d.open, ReconcileOp{ID: op.ID, Consumer: consumer, Model: model, Periods: PeriodsAt(d.now)})
+			settle := ReconcileOp{ID: op.ID, Consumer: consumer, Model: model, Periods: PeriodsAt(d.now)}
+			if op.Requests > 1 {
+				settle.UnusedRequests = d.rng.Int64N(op.Requests)
+			}
+			d.open = append(d.open, settle)
+			d.slots = append(d.slots, op.slots())
 		}
 	case r < 85 && len(d.open) > 0:
 		j := d.rng.IntN(len(d.open))
 		op := d.open[j]
 		op.Actual, op.Now, op.Retry = d.rng.Int64N(150), d.now, d.rng.IntN(4) == 0
-		if d.rng.IntN(3) > 0 { // sometimes settle twice, as retries do
+		switch {
+		case d.slots[j] > 1 && d.rng.IntN(2) == 0: // a lease partly settled
+			op.Partial, op.KeepSlots, op.Remaining = true, 1+d.rng.Int64N(d.slots[j]+1), d.rng.Int64N(60)
+			d.open[j].UnusedRequests = 0
+		case d.rng.IntN(3) > 0: // sometimes settle twice, as retries do
 			d.open = append(d.open[:j], d.open[j+1:]...)
+			d.slots = append(d.slots[:j], d.slots[j+1:]...)
 		}
 		errA := d.mem.Reconcile(ctx, op)
 		errB := d.red.Reconcile(ctx, op)

@@ -2,8 +2,8 @@ package quota
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,34 +12,37 @@ import (
 // LeaseOptions turn on quota leases. With leases a replica reserves credit
 // for many requests in one store call (a lease: one reservation that counts
 // N requests, T tokens and, under a concurrency limit, S slots) and admits
-// requests against that credit in memory until it runs out, ages out or its
-// minute ends; then the lease is settled in the store with what its requests
-// actually used, and the credit it did not use goes back.
+// requests against that credit in memory until it runs out, ages out, its
+// minute ends or the subject's limits change. Then the lease stops admitting
+// and is settled: at once what its finished requests used and the credit it
+// did not use (a partial settlement while some requests still run), the rest
+// when its last request ends.
 //
-// Limits still hold across replicas: the store admits a lease only if all of
+// Limits still hold across replicas: the store grants a lease only if all of
 // its credit fits every limit, so replicas together never admit more than a
 // limit. The price is that credit one replica holds and does not use is not
-// available to the others until the lease ends (at most MaxAge, or when the
-// last request admitted under it ends): near a limit a replica can refuse
-// while another holds spare credit. A lease takes at most 1/Share of what
-// any limit had left at the replica's last look, so spare credit shrinks as a
-// limit nears, and below 2*Share units of headroom every request goes to the
-// store on its own, exactly as without leases. Usage reports and the
-// x-ratelimit-remaining-* headers count leased credit as used.
+// available to the others until the lease stops admitting (at most MaxAge):
+// near a limit a replica can refuse while another holds spare credit. A lease
+// takes at most 1/Share of what any limit had left at the replica's last
+// look, so spare credit shrinks as a limit nears, and below 2*Share units of
+// headroom every request goes to the store on its own, exactly as without
+// leases. Usage reports count a lease's unused credit as used until then; the
+// x-ratelimit-* headers of a request admitted under a lease are the counts the
+// store reported when the lease was granted plus what the lease admitted
+// since.
 type LeaseOptions struct {
 	Enabled bool
-	// Share: a lease takes at most 1/Share of any limit's headroom (default 16).
+	// Share: a lease takes at most 1/Share of any limit's headroom (default
+	// 16, at least 2).
 	Share int64
-	// MaxAge is how long a lease admits after it was granted (default 1s).
+	// MaxAge is how long a lease admits after it was granted (default 1s, at
+	// least 10ms).
 	MaxAge time.Duration
 	// MaxRequests caps the requests one lease counts (default 1024).
 	MaxRequests int64
 }
 
 func (o *LeaseOptions) withDefaults() error {
-	if o.Share < 0 || o.MaxAge < 0 || o.MaxRequests < 0 {
-		return fmt.Errorf("quota: lease options must not be negative")
-	}
 	if o.Share == 0 {
 		o.Share = 16
 	}
@@ -49,8 +52,13 @@ func (o *LeaseOptions) withDefaults() error {
 	if o.MaxRequests == 0 {
 		o.MaxRequests = 1024
 	}
-	if o.MaxRequests < 2 {
-		return fmt.Errorf("quota: a lease must be able to count at least 2 requests")
+	switch {
+	case o.Share < 2:
+		return fmt.Errorf("quota: Leases.Share must be at least 2")
+	case o.MaxAge < 10*time.Millisecond:
+		return fmt.Errorf("quota: Leases.MaxAge must be at least 10ms")
+	case o.MaxRequests < 2:
+		return fmt.Errorf("quota: Leases.MaxRequests must be at least 2")
 	}
 	return nil
 }
@@ -64,10 +72,11 @@ const maxLeaseWaits = 4
 const firstLeaseRequests = 8
 
 // leaseTable holds the lease state of every subject this replica admitted.
+// Lock order: a subject's mutex, then the table's.
 type leaseTable struct {
 	opts   LeaseOptions
 	closed atomic.Bool
-	mu     sync.Mutex // guards subs; never held while taking a subject's mutex
+	mu     sync.Mutex // guards subs
 	subs   map[leaseKey]*leaseSubject
 }
 
@@ -76,7 +85,9 @@ type leaseKey struct{ consumer, model string }
 // leaseSubject is one subject's current lease and what sizes the next one.
 // Its mutex also guards the fields of its leases that change.
 type leaseSubject struct {
+	key       leaseKey
 	mu        sync.Mutex
+	gone      bool          // removed from the table: look the subject up again
 	cur       *lease        // admitting, or nil
 	acquired  chan struct{} // while a store call for a new lease is out: closed when it returns
 	next      int64         // requests the next lease asks for
@@ -88,18 +99,23 @@ type leaseSubject struct {
 
 // lease is credit granted by the store under one reservation id.
 type lease struct {
-	sub                    *leaseSubject
-	id                     string
-	consumer, model        string
-	limits, modelLimits    Limits
-	periods                Periods
-	expires                time.Time
-	requests, tokens       int64 // credit
-	slots                  int64 // concurrency slots held in the store
-	slotLimited            bool  // in-flight requests must stay within slots
-	view                   ReserveResult
-	admitted, charged, out int64 // requests admitted; tokens charged; requests in flight
-	retired                bool
+	sub                 *leaseSubject
+	id                  string
+	consumer, model     string
+	limits, modelLimits Limits
+	periods             Periods
+	expires             time.Time
+	requests, tokens    int64 // credit
+	slots               int64 // concurrency slots held in the store
+	slotLimited         bool  // in-flight requests must stay within slots
+	view                ReserveResult
+
+	admitted  int64 // requests admitted
+	charged   int64 // tokens: actual of finished requests, estimates of running ones
+	out       int64 // requests running
+	outTokens int64 // their estimates
+	settled   int64 // tokens of finished requests written by a partial settlement
+	retired   bool  // admits no more
 }
 
 func newLeaseTable(o LeaseOptions) *leaseTable {
@@ -111,51 +127,57 @@ func (s Subject) slotLimited() bool {
 	return s.Limits.MaxConcurrent > 0 || (s.Model != "" && s.ModelLimits.MaxConcurrent > 0)
 }
 
-func (t *leaseTable) subject(s Subject, now time.Time) *leaseSubject {
-	if t.closed.Load() {
-		return nil
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
+// lockSubject returns s's subject, locked, or nil once the table is closed.
+func (t *leaseTable) lockSubject(s Subject) *leaseSubject {
 	k := leaseKey{s.Consumer, s.Model}
-	sub := t.subs[k]
-	if sub == nil {
-		sub = &leaseSubject{next: firstLeaseRequests}
-		t.subs[k] = sub
+	for {
+		if t.closed.Load() {
+			return nil
+		}
+		t.mu.Lock()
+		sub := t.subs[k]
+		if sub == nil {
+			sub = &leaseSubject{key: k, next: firstLeaseRequests}
+			t.subs[k] = sub
+		}
+		t.mu.Unlock()
+		sub.mu.Lock()
+		if !sub.gone {
+			return sub
+		}
+		sub.mu.Unlock() // forgotten meanwhile (idle): take the new one
 	}
-	return sub
 }
 
 // leased tries to admit op (an AdmitAndReserve of one request) under a lease:
 // from the subject's current lease, or from a new one it asks the store for.
 // handled false sends the caller to the store with op alone.
 func (l *Limiter) leased(ctx context.Context, s Subject, op ReserveOp) (r *Reservation, d Decision, handled bool, err error) {
-	sub := l.leases.subject(s, op.Now)
-	if sub == nil {
-		return nil, Decision{}, false, nil
-	}
-	sub.mu.Lock()
-	sub.lastUsed = op.Now
-	if sub.avgTokens == 0 {
-		sub.avgTokens = op.Tokens
-	} else {
-		sub.avgTokens += (op.Tokens - sub.avgTokens) / 8
-	}
-	sub.mu.Unlock()
+	var sub *leaseSubject
 	var req, tok, slots int64
 	for waits := 0; ; waits++ {
-		sub.mu.Lock()
-		var done *lease // retired and drained: to settle once unlocked
+		if sub = l.leases.lockSubject(s); sub == nil {
+			return nil, Decision{}, false, nil
+		}
+		if waits == 0 {
+			sub.lastUsed = op.Now
+			if sub.avgTokens == 0 {
+				sub.avgTokens = op.Tokens
+			} else {
+				sub.avgTokens += (op.Tokens - sub.avgTokens) / 8
+			}
+		}
+		var done *ReconcileOp // the settlement of a lease retired here
 		if ls := sub.cur; ls != nil {
-			switch {
-			case ls.fits(s, op) && ls.slotFree():
+			switch ls.room(s, op, sub.avgTokens) {
+			case leaseAdmits:
 				r, d = ls.take(op)
 				sub.mu.Unlock()
 				l.obs.LeasedAdmission()
 				return r, d, true, nil
-			case ls.fits(s, op):
-				// Every slot of the lease is busy: this request goes to the
-				// store alone and the lease stays for the next one.
+			case leaseBusy:
+				// Every slot is taken, or the request is much bigger than
+				// usual: it goes to the store alone and the lease stays.
 				sub.mu.Unlock()
 				return nil, Decision{}, false, nil
 			}
@@ -166,7 +188,7 @@ func (l *Limiter) leased(ctx context.Context, s Subject, op ReserveOp) (r *Reser
 			// rather than make a store call of our own (a few times: under
 			// heavy load a lease can run out before a waiter gets a turn).
 			sub.mu.Unlock()
-			_ = l.settleLease(ctx, done)
+			l.writeLeaseUsage(ctx, done)
 			if waits == maxLeaseWaits {
 				return nil, Decision{}, false, nil
 			}
@@ -183,15 +205,20 @@ func (l *Limiter) leased(ctx context.Context, s Subject, op ReserveOp) (r *Reser
 			sub.acquired = make(chan struct{})
 		}
 		sub.mu.Unlock()
-		_ = l.settleLease(ctx, done)
+		l.writeLeaseUsage(ctx, done)
 		if !ok {
 			return nil, Decision{}, false, nil
 		}
 		break
 	}
 
+	expires := leaseEnd(op.Now, l.leases.opts.MaxAge)
 	lop := op
 	lop.ID, lop.Requests, lop.Tokens, lop.Slots = l.opts.NewID(), req, tok, slots
+	// The record outlives the last admission by the reservation TTL, as a
+	// single request's outlives its admission.
+	lop.Deadline = expires.Add(l.opts.ReservationTTL)
+	lop.ForgetAt = lop.Deadline.Add(l.opts.ReservationTTL)
 	// The store gets the lease; a fallback store (FailOpen) decides op alone.
 	res, err := decide(l, ctx, OpReserve, func(ctx context.Context, st Store) (ReserveResult, error) {
 		if st == l.store {
@@ -226,7 +253,7 @@ func (l *Limiter) leased(ctx context.Context, s Subject, op ReserveOp) (r *Reser
 		return nil, Decision{}, false, nil
 	}
 	ls := &lease{sub: sub, id: lop.ID, consumer: op.Consumer, model: op.Model, limits: op.Limits, modelLimits: op.ModelLimits,
-		periods: PeriodsAt(op.Now), expires: leaseEnd(op.Now, l.leases.opts.MaxAge),
+		periods: PeriodsAt(op.Now), expires: expires,
 		requests: req, tokens: tok, slots: slots, slotLimited: s.slotLimited(), view: res.v}
 	if l.leases.closed.Load() {
 		// Close ran meanwhile: admit this one request and end the lease with it.
@@ -262,8 +289,7 @@ func (l *Limiter) leaseSize(sub *leaseSubject, s Subject, op ReserveOp) (req, to
 	}
 	elapsed := elapsedInMinute(op.Now)
 	req = min(sub.next, o.MaxRequests)
-	perRequest := max(sub.avgTokens, op.Tokens, 1)
-	tok = req * perRequest
+	tok = req * max(sub.avgTokens, op.Tokens, 1)
 	slots = req
 	scopes := [2]scopeView{{"", sub.seen.Consumer, s.Limits}, {s.Model, sub.seen.Model, s.ModelLimits}}
 	n := 1
@@ -289,21 +315,39 @@ func (l *Limiter) leaseSize(sub *leaseSubject, s Subject, op ReserveOp) (req, to
 	if !s.slotLimited() {
 		slots = 1 // the lease's own record; nothing limits requests in flight
 	}
-	if req < 2 || slots < 1 || (s.slotLimited() && slots < 2) || tok < 2*op.Tokens {
+	if req < 2 || (s.slotLimited() && slots < 2) || tok < 2*op.Tokens {
 		return 0, 0, 0, false
 	}
 	return req, tok, min(slots, req), true
 }
 
-// fits reports whether the lease has the credit to admit op now.
-func (ls *lease) fits(s Subject, op ReserveOp) bool {
-	return !ls.retired && op.Now.Before(ls.expires) &&
-		s.Limits == ls.limits && s.ModelLimits == ls.modelLimits &&
-		ls.admitted < ls.requests && ls.charged+op.Tokens <= ls.tokens
-}
+// leaseRoom is what a lease can do for a request.
+type leaseRoom int
 
-// slotFree reports whether one more request may be in flight under the lease.
-func (ls *lease) slotFree() bool { return !ls.slotLimited || ls.out < ls.slots }
+const (
+	leaseAdmits leaseRoom = iota // it admits the request
+	leaseBusy                    // it cannot now, but stays for the next request
+	leaseDone                    // it is used up or stale: retire it
+)
+
+// room says whether the lease can admit op now. A request much bigger than
+// usual (avg is the subject's average estimate) that does not fit the tokens
+// left goes alone rather than end a lease others can still use.
+func (ls *lease) room(s Subject, op ReserveOp, avg int64) leaseRoom {
+	switch {
+	case ls.retired || !op.Now.Before(ls.expires) || s.Limits != ls.limits || s.ModelLimits != ls.modelLimits ||
+		ls.admitted >= ls.requests:
+		return leaseDone
+	case ls.charged+op.Tokens > ls.tokens:
+		if op.Tokens > 2*avg && ls.charged+2*avg <= ls.tokens {
+			return leaseBusy
+		}
+		return leaseDone
+	case ls.slotLimited && ls.out >= ls.slots:
+		return leaseBusy
+	}
+	return leaseAdmits
+}
 
 // take admits op under the lease. The decision's header data is the counts
 // the store reported at the grant plus what this lease admitted since.
@@ -321,13 +365,16 @@ func (ls *lease) take(op ReserveOp) (*Reservation, Decision) {
 	ls.admitted++
 	ls.charged += op.Tokens
 	ls.out++
+	ls.outTokens += op.Tokens
 	return &Reservation{id: ls.id, consumer: op.Consumer, model: op.Model, tokens: op.Tokens,
 		periods: ls.periods, lease: ls}, d
 }
 
-// retire stops ls admitting and sizes the subject's next lease from how ls
-// was used. It returns ls when it can be settled now (nothing in flight).
-func (l *Limiter) retire(sub *leaseSubject, ls *lease, now time.Time) *lease {
+// retire stops ls admitting, sizes the subject's next lease from how ls was
+// used, and returns its settlement: whole when nothing runs under it, else
+// partial (what finished, the unused credit, the slots not in use); the rest
+// follows when its last request ends (finishLeased). Under sub.mu.
+func (l *Limiter) retire(sub *leaseSubject, ls *lease, now time.Time) *ReconcileOp {
 	ls.retired = true
 	if sub.cur == ls {
 		sub.cur = nil
@@ -338,54 +385,79 @@ func (l *Limiter) retire(sub *leaseSubject, ls *lease, now time.Time) *lease {
 		sub.next = max(2, 2*ls.admitted)
 	}
 	if ls.out == 0 {
-		return ls
+		return ls.settlement(l.opts.Clock())
 	}
-	return nil
+	keep := int64(1)
+	if ls.slotLimited {
+		keep = ls.out
+	}
+	op := &ReconcileOp{ID: ls.id, Consumer: ls.consumer, Model: ls.model, Periods: ls.periods,
+		Actual: max(0, ls.charged), Now: l.opts.Clock(), UnusedRequests: ls.requests - ls.admitted,
+		Partial: true, KeepSlots: keep, Remaining: ls.outTokens}
+	ls.settled = ls.charged - ls.outTokens
+	ls.requests, ls.slots = ls.admitted, keep
+	return op
+}
+
+// settlement is the final settlement of a retired lease with nothing
+// running: what its requests used beyond a partial settlement, its unused
+// requests, its slots.
+func (ls *lease) settlement(now time.Time) *ReconcileOp {
+	return &ReconcileOp{ID: ls.id, Consumer: ls.consumer, Model: ls.model, Periods: ls.periods,
+		Actual: max(0, ls.charged-ls.settled), Now: now, UnusedRequests: ls.requests - ls.admitted}
 }
 
 // finishLeased ends a request admitted under a lease, settling the lease
-// once it is retired and this was its last request in flight.
+// once it is retired and this was its last request running.
 func (l *Limiter) finishLeased(ctx context.Context, r *Reservation, actual int64) error {
 	ls := r.lease
 	sub := ls.sub
 	sub.mu.Lock()
 	ls.charged += actual - r.tokens
 	ls.out--
-	var done *lease
+	ls.outTokens -= r.tokens
+	var done *ReconcileOp
 	if ls.retired && ls.out == 0 {
-		done = ls
+		done = ls.settlement(l.opts.Clock())
 	}
 	sub.mu.Unlock()
-	return l.settleLease(ctx, done)
+	return l.writeLeaseUsage(ctx, done)
+}
+
+// writeLeaseUsage writes a lease settlement through the usage queue, whether
+// or not usage is written in the background: the queue keeps a lease's
+// partial and final settlements in order. When the queue cannot take it
+// (full, or the limiter closed) it is written at once.
+func (l *Limiter) writeLeaseUsage(ctx context.Context, op *ReconcileOp) error {
+	if op == nil {
+		return nil
+	}
+	if depth, ok := l.pending.push(*op); ok {
+		l.obs.PendingDepth(depth)
+		return nil
+	}
+	err := l.reconcileShared(ctx, *op)
+	if err == nil {
+		return nil
+	}
+	op.Retry = !errors.Is(err, errBreakerOpen)
+	return l.enqueue(*op)
 }
 
 // observe keeps counts the store reported for a subject's request decided
 // without a lease: the next lease is sized from them.
 func (t *leaseTable) observe(s Subject, now time.Time, res ReserveResult) {
-	sub := t.subject(s, now)
+	sub := t.lockSubject(s)
 	if sub == nil {
 		return
 	}
-	sub.mu.Lock()
 	defer sub.mu.Unlock()
 	sub.seen, sub.seenAt, sub.lastUsed = res, now, now
 }
 
-// settleLease writes what a retired, drained lease used to the store: its
-// tokens become the actual usage of its requests, its unused requests go
-// back, its slots free. It goes through the background queue like any usage.
-func (l *Limiter) settleLease(ctx context.Context, ls *lease) error {
-	if ls == nil {
-		return nil
-	}
-	op := ReconcileOp{ID: ls.id, Consumer: ls.consumer, Model: ls.model, Periods: ls.periods,
-		Actual: max(0, ls.charged), Now: l.opts.Clock(), UnusedRequests: ls.requests - ls.admitted, Slots: ls.slots}
-	return l.writeUsageOf(ctx, op, true)
-}
-
-// sweepLeases retires leases that aged out and settles those with nothing in
-// flight, so idle subjects give their credit back; it forgets subjects idle
-// for a while. all retires every lease (Close).
+// sweepLeases retires leases that aged out, so idle subjects give their
+// credit back, and forgets subjects idle for a while. all retires every
+// lease (Close).
 func (l *Limiter) sweepLeases(ctx context.Context, all bool) {
 	now := l.opts.Clock()
 	t := l.leases
@@ -393,29 +465,30 @@ func (l *Limiter) sweepLeases(ctx context.Context, all bool) {
 		t.closed.Store(true)
 	}
 	t.mu.Lock()
-	subs := make(map[leaseKey]*leaseSubject, len(t.subs))
-	maps.Copy(subs, t.subs)
+	subs := make([]*leaseSubject, 0, len(t.subs))
+	for _, sub := range t.subs {
+		subs = append(subs, sub)
+	}
 	t.mu.Unlock()
-	var idle []leaseKey
-	for k, sub := range subs {
+	for _, sub := range subs {
 		sub.mu.Lock()
-		var done *lease
+		var done *ReconcileOp
 		if ls := sub.cur; ls != nil && (all || !now.Before(ls.expires)) {
 			done = l.retire(sub, ls, now)
 		}
-		if sub.cur == nil && sub.acquired == nil && now.Sub(sub.lastUsed) > 10*t.opts.MaxAge {
-			idle = append(idle, k)
+		if !sub.gone && sub.cur == nil && sub.acquired == nil && now.Sub(sub.lastUsed) > 10*t.opts.MaxAge {
+			// Decided and done under sub.mu: no request can be using it.
+			// Its retired leases keep their own pointer to it.
+			sub.gone = true
+			t.mu.Lock()
+			if t.subs[sub.key] == sub {
+				delete(t.subs, sub.key)
+			}
+			t.mu.Unlock()
 		}
 		sub.mu.Unlock()
-		_ = l.settleLease(ctx, done) // a failed write is queued or counted as lost
+		_ = l.writeLeaseUsage(ctx, done) // a failed write is queued or counted as lost
 	}
-	// Forget idle subjects. One that became busy meanwhile loses only its
-	// sizing history; its leases keep their own pointer to it.
-	t.mu.Lock()
-	for _, k := range idle {
-		delete(t.subs, k)
-	}
-	t.mu.Unlock()
 }
 
 // leaseLoop sweeps leases every half MaxAge until the limiter stops.

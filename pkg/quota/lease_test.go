@@ -68,6 +68,22 @@ func (w *leaseWorld) counts(s Subject) ScopeCounts {
 	return u.Consumer
 }
 
+// sweep ends the limiter's leases that aged out (all: every lease) and
+// writes their settlements, which go through the usage queue.
+func sweep(t *testing.T, l *Limiter, all bool) {
+	t.Helper()
+	l.sweepLeases(context.Background(), all)
+	flush(t, l)
+}
+
+// flush writes the usage queue now.
+func flush(t *testing.T, l *Limiter) {
+	t.Helper()
+	if err := l.flush(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func admitOK(t *testing.T, l *Limiter, s Subject, tokens int64) *Reservation {
 	t.Helper()
 	r, d, err := l.AdmitAndReserve(context.Background(), s, tokens)
@@ -116,7 +132,7 @@ func TestLeaseAdmitsManyRequestsPerStoreCall(t *testing.T) {
 	}
 	// The second lease (16 requests, 1 used) ends after MaxAge.
 	w.clock.Advance(1100 * time.Millisecond)
-	l.sweepLeases(context.Background(), false)
+	sweep(t, l, false)
 	c = w.counts(s)
 	if c.Requests.Cur != 10 || c.Tokens.Cur != 10*40 || c.InFlight != 0 {
 		t.Fatalf("store counts after every lease settled: %+v, want exactly 10 requests, 400 tokens, 0 in flight", c)
@@ -181,7 +197,7 @@ func TestLeasesNeverExceedALimitAcrossReplicas(t *testing.T) {
 	// admitted one request at a time, exactly.
 	w.clock.Advance(1100 * time.Millisecond)
 	for _, l := range ls {
-		l.sweepLeases(context.Background(), false)
+		sweep(t, l, false)
 	}
 	for i := 0; ; i++ {
 		l := ls[i%len(ls)]
@@ -200,7 +216,7 @@ func TestLeasesNeverExceedALimitAcrossReplicas(t *testing.T) {
 	}
 	// Denied with credit still leased would show as fewer than the limit.
 	for _, l := range ls {
-		l.sweepLeases(context.Background(), true)
+		sweep(t, l, true)
 	}
 	if n, c := admitted.Load(), w.counts(s); n != limit || c.Requests.Cur != limit {
 		t.Fatalf("admitted %d, store counts %d requests; want exactly %d", n, c.Requests.Cur, limit)
@@ -241,7 +257,7 @@ func TestLeaseSlotsBoundRequestsInFlight(t *testing.T) {
 		_ = l.Reconcile(context.Background(), r, 1)
 	}
 	w.clock.Advance(1100 * time.Millisecond)
-	l.sweepLeases(context.Background(), false)
+	sweep(t, l, false)
 	if c := w.counts(s); c.InFlight != 0 {
 		t.Fatalf("in flight after the leases ended = %d, want 0", c.InFlight)
 	}
@@ -336,5 +352,125 @@ func TestConcurrentRequestsShareLeaseCalls(t *testing.T) {
 	}
 	if c := w.counts(s); c.Requests.Cur != 1600 || c.Day != 16000 || c.InFlight != 0 {
 		t.Fatalf("after close: %+v, want 1600 requests, 16000 tokens, nothing in flight", c)
+	}
+}
+
+// A lease that stops admitting while requests still run under it gives back
+// at once what it did not use (requests, tokens beyond the running requests'
+// estimates, idle slots); the rest follows when the last request ends.
+func TestLeaseRetiredWithRequestsRunningSettlesInTwoSteps(t *testing.T) {
+	w := newLeaseWorld(t)
+	l, _ := w.replica(Options{})
+	s := Subject{Consumer: "long", Limits: Limits{RequestsPerMinute: 100000, TokensPerDay: 1_000_000, MaxConcurrent: 1000}}
+	first := admitOK(t, l, s, 100)
+	_ = l.Reconcile(context.Background(), first, 50)
+	var rs []*Reservation
+	for range 5 {
+		rs = append(rs, admitOK(t, l, s, 100)) // one lease of 8 requests, 800 tokens, 8 slots
+	}
+	if rs[0].lease == nil || rs[0].lease != rs[4].lease {
+		t.Fatal("not admitted under one lease")
+	}
+	for _, r := range rs[:3] {
+		_ = l.Reconcile(context.Background(), r, 30)
+	}
+	// The lease ages out with two requests running.
+	w.clock.Advance(1100 * time.Millisecond)
+	sweep(t, l, false)
+	c := w.counts(s)
+	if c.Requests.Cur != 1+5 || c.Day != 50+3*30+2*100 || c.InFlight != 2 {
+		t.Fatalf("partly settled: %+v, want 6 requests, 340 tokens (3 finished, 2 estimated), 2 in flight", c)
+	}
+	for _, r := range rs[3:] {
+		_ = l.Reconcile(context.Background(), r, 30)
+	}
+	flush(t, l)
+	if c := w.counts(s); c.Requests.Cur != 6 || c.Day != 50+5*30 || c.InFlight != 0 {
+		t.Fatalf("settled: %+v, want 6 requests, 200 tokens, nothing in flight", c)
+	}
+}
+
+// A lease's record lives a reservation TTL past the lease's last admission,
+// however short the TTL: its slots and tokens stay counted while it admits.
+func TestLeaseRecordOutlivesItsAdmissions(t *testing.T) {
+	w := newLeaseWorld(t)
+	l, _ := w.replica(Options{ReservationTTL: 2 * time.Second, Leases: LeaseOptions{MaxAge: 20 * time.Second}})
+	s := Subject{Consumer: "ttl", Limits: Limits{MaxConcurrent: 65}}
+	_ = admitOK(t, l, s, 1)
+	r := admitOK(t, l, s, 1)
+	if r.lease == nil {
+		t.Fatal("no lease")
+	}
+	w.clock.Advance(3 * time.Second) // past the TTL, within MaxAge
+	// The first request's own reservation expired; the lease's 4 slots hold.
+	if c := w.counts(s); c.InFlight != 4 {
+		t.Fatalf("in flight in the store after the TTL = %d, want the lease's 4", c.InFlight)
+	}
+}
+
+// An idle subject is forgotten; the next request gets a fresh one and leases
+// work as before.
+func TestIdleSubjectForgotten(t *testing.T) {
+	w := newLeaseWorld(t)
+	l, _ := w.replica(Options{})
+	s := Subject{Consumer: "idle", Limits: Limits{RequestsPerMinute: 100000}}
+	for range 3 {
+		r := admitOK(t, l, s, 1)
+		_ = l.Reconcile(context.Background(), r, 1)
+	}
+	old := l.leases.lockSubject(s)
+	old.mu.Unlock()
+	w.clock.Advance(5 * time.Second)
+	sweep(t, l, false) // retires the lease
+	w.clock.Advance(11 * time.Second)
+	sweep(t, l, false) // forgets the subject
+	l.leases.mu.Lock()
+	n := len(l.leases.subs)
+	l.leases.mu.Unlock()
+	if n != 0 || !old.gone {
+		t.Fatalf("%d subjects kept, gone %v; want the idle one forgotten", n, old.gone)
+	}
+	for range 3 {
+		r := admitOK(t, l, s, 1)
+		_ = l.Reconcile(context.Background(), r, 1)
+	}
+	if sub := l.leases.lockSubject(s); sub == old {
+		t.Error("a forgotten subject was used again")
+	} else {
+		sub.mu.Unlock()
+	}
+	sweep(t, l, true)
+	if c := w.counts(s); c.Requests.Cur != 6 || c.InFlight != 0 {
+		t.Fatalf("%+v, want 6 requests, nothing in flight", c)
+	}
+}
+
+// Leases of a subject with a model scope count in both scopes and respect
+// the tighter one.
+func TestLeaseWithModelScope(t *testing.T) {
+	w := newLeaseWorld(t)
+	l, st := w.replica(Options{})
+	s := Subject{Consumer: "team", Model: "big",
+		Limits: Limits{RequestsPerMinute: 100000}, ModelLimits: Limits{RequestsPerMinute: 100, MaxConcurrent: 200}}
+	var rs []*Reservation
+	for range 5 {
+		rs = append(rs, admitOK(t, l, s, 1))
+	}
+	// Model scope: 99 requests left after the first → leases of at most 6;
+	// 199 slots free → 12 slots.
+	ls := rs[1].lease
+	if ls == nil || ls.requests != 6 || ls.slots != 6 {
+		t.Fatalf("lease %+v, want 6 requests in 6 slots (1/16 of the model's headroom)", ls)
+	}
+	for _, r := range rs {
+		_ = l.Reconcile(context.Background(), r, 1)
+	}
+	sweep(t, l, true)
+	u, err := st.Usage(context.Background(), UsageOp{Consumer: "team", Model: "big", Now: w.clock.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Consumer.Requests.Cur != 5 || u.Model.Requests.Cur != 5 || u.Model.InFlight != 0 {
+		t.Fatalf("%+v, want 5 requests in both scopes, nothing in flight", u)
 	}
 }

@@ -187,8 +187,7 @@ func (l *Limiter) releaseAmbiguous(op ReserveOp, err error) {
 	}
 	// If the queue is full the drop is counted and the reservation, if it was
 	// made, expires after the reservation TTL.
-	rel := ReconcileOp{ID: op.ID, Consumer: op.Consumer, Model: op.Model, Periods: PeriodsAt(op.Now), Retry: true,
-		Slots: op.slots()}
+	rel := ReconcileOp{ID: op.ID, Consumer: op.Consumer, Model: op.Model, Periods: PeriodsAt(op.Now), Retry: true}
 	if op.Requests > 1 { // a lease: none of its requests were admitted
 		rel.UnusedRequests = op.Requests
 	}

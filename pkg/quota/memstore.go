@@ -150,6 +150,7 @@ type memScope struct {
 type memRecord struct {
 	id       string
 	live     bool // false once expired and refunded
+	partial  bool // partly settled (see ReconcileOp.Partial)
 	tokens   int64
 	slots    int64
 	periods  Periods
@@ -213,6 +214,19 @@ func (s *memScope) expire(now int64, p Periods) {
 }
 
 func (s *memScope) reconcile(op ReconcileOp, ttl keyTTLs) {
+	if op.Partial {
+		if r := s.records[op.ID]; r != nil && r.live && !r.partial {
+			delta := op.Actual - r.tokens
+			adjust(s.tokens, op.Periods.Minute, delta, ttl.minute)
+			adjust(s.days, op.Periods.Day, delta, ttl.day)
+			adjust(s.months, op.Periods.Month, delta, ttl.month)
+			keep := min(max(1, op.KeepSlots), r.slots)
+			s.live -= r.slots - keep
+			r.tokens, r.slots, r.partial = max(0, op.Remaining), keep, true
+			adjust(s.requests, op.Periods.Minute, -max(0, op.UnusedRequests), ttl.minute)
+		}
+		return
+	}
 	delta := op.Actual
 	if r := s.records[op.ID]; r != nil {
 		if r.live {
@@ -223,7 +237,7 @@ func (s *memScope) reconcile(op ReconcileOp, ttl keyTTLs) {
 			heap.Remove(&s.gc, r.idx[1])
 		}
 		delete(s.records, op.ID)
-		adjust(s.requests, op.Periods.Minute, -op.UnusedRequests, ttl.minute)
+		adjust(s.requests, op.Periods.Minute, -max(0, op.UnusedRequests), ttl.minute)
 	} else if op.Retry && op.Now.UnixMilli() < s.recordsUntil {
 		delta = 0 // an earlier attempt settled it (see reconcile.lua)
 	}

@@ -145,7 +145,7 @@ func (r *RedisStore) Reserve(ctx context.Context, op ReserveOp) (ReserveResult, 
 	keys := r.scopeKeys(op.Consumer, op.Model, p)
 	rec := "l:" + strconv.FormatInt(op.Tokens, 10) + ":" + strconv.FormatInt(p.Minute, 10) + ":" +
 		strconv.FormatInt(p.Day, 10) + ":" + strconv.FormatInt(p.Month, 10) + ":" +
-		strconv.FormatInt(op.ForgetAt.UnixMilli(), 10)
+		strconv.FormatInt(op.ForgetAt.UnixMilli(), 10) + ":" + strconv.FormatInt(op.slots(), 10)
 	args := append(scopeArgs(op.Now, p),
 		ttl.minute, ttl.day, ttl.month, max(op.ForgetAt.UnixMilli()-nowMs, 0)+minuteMs,
 		op.ID, op.Tokens, op.Deadline.UnixMilli(), rec, op.ForgetAt.UnixMilli()+minuteMs, flag(op.CountRequest),
@@ -245,7 +245,7 @@ func (r *RedisStore) reconcileArgs(op ReconcileOp) ([]string, []any) {
 			k.counter("rq", op.Periods.Minute))
 	}
 	return keys, []any{op.ID, op.Actual, flag(op.Retry), ttl.minute, ttl.day, ttl.month, op.Now.UnixMilli(),
-		max(0, op.UnusedRequests), max(1, op.Slots)}
+		max(0, op.UnusedRequests), flag(op.Partial), max(1, op.KeepSlots), max(0, op.Remaining)}
 }
 
 // Usage implements Store.

@@ -100,9 +100,16 @@ type ReserveResult struct {
 //
 // A lease (a reservation of Requests > 1) is settled with UnusedRequests, the
 // requests it counted but did not admit, which are taken back from the
-// request counters of its minute in every scope, and with its Slots, which are
-// all freed. Both apply only when the store still holds the record: a
-// reservation it never made returns nothing.
+// request counters of its minute in every scope; all its slots free. Both
+// apply only when the store still holds the record: a reservation it never
+// made returns nothing.
+//
+// Partial settles a live lease that stopped admitting while some of its
+// requests still run: the counters get Actual (the tokens used so far, with
+// the estimates of what still runs), the record keeps Remaining tokens (those
+// estimates) and KeepSlots of its slots, and UnusedRequests go back. It
+// applies once; the final settlement (without Partial, Actual = what the
+// remaining requests used) then works as for any reservation.
 type ReconcileOp struct {
 	ID             string
 	Consumer       string
@@ -112,7 +119,9 @@ type ReconcileOp struct {
 	Now            time.Time
 	Retry          bool
 	UnusedRequests int64
-	Slots          int64
+	Partial        bool
+	KeepSlots      int64
+	Remaining      int64
 }
 
 // UsageOp reads a consumer's (and optionally a model scope's) counters.

@@ -38,9 +38,11 @@ local function adjust(key, delta, ttl)
   if delta < 0 then sub(key, -delta) else incr(key, delta, ttl) end
 end
 
--- A reservation record is "state:tokens:minute:day:month:forgetAt", state
--- l (live) or x (expired, tokens refunded).
+-- A reservation record is "state:tokens:minute:day:month:forgetAt:slots",
+-- state l (live), p (live, partly settled: see reconcile.lua) or x (expired,
+-- tokens refunded); slots is how many in-flight members it has (id, then
+-- id#2 .. id#slots); records written before slots existed have one.
 local function parse(rec)
-  local st, tok, m, d, mo, fa = string.match(rec, '^(%a):(%d+):(%-?%d+):(%-?%d+):(%-?%d+):(%-?%d+)$')
-  return st, tonumber(tok), tonumber(m), tonumber(d), tonumber(mo), fa
+  local st, tok, m, d, mo, fa, n = string.match(rec, '^(%a):(%d+):(%-?%d+):(%-?%d+):(%-?%d+):(%-?%d+):?(%d*)$')
+  return st, tonumber(tok), tonumber(m), tonumber(d), tonumber(mo), fa, tonumber(n) or 1
 end

@@ -3,7 +3,14 @@
 -- records, in flight, expired records, requests of its minute.
 -- ARGV[1] id, ARGV[2] actual tokens, ARGV[3] retry (1: an earlier attempt may
 -- have been applied), ARGV[4..6] ttl of minute, day, month counters, ARGV[7] now,
--- ARGV[8] requests a lease counted but did not use, ARGV[9] slots it took.
+-- ARGV[8] requests a lease counted but did not use, ARGV[9] 1 for a partial
+-- settlement, ARGV[10] slots it keeps, ARGV[11] tokens it keeps reserved.
+--
+-- A partial settlement (a lease that stopped admitting while some of its
+-- requests are still running) applies once, to a live record: the counters
+-- get the actual tokens so far, the record keeps only the tokens and slots
+-- of what still runs (state p: still live), the unused requests go back. The
+-- final settlement then treats the record like any live one.
 --
 -- A missing record is charged the actual tokens (the store lost it, or it was
 -- forgotten long after expiry), except on a retry while the scope still keeps
@@ -11,14 +18,34 @@
 -- then an earlier attempt whose answer was lost settled it, and charging
 -- again would count the usage twice.
 local id, actual = ARGV[1], tonumber(ARGV[2])
-local unused, nslots = tonumber(ARGV[8]), tonumber(ARGV[9])
+local unused = tonumber(ARGV[8])
+if ARGV[9] == '1' then
+  local keep, remaining = tonumber(ARGV[10]), ARGV[11]
+  for s = 1, #KEYS / 7 do
+    local k = (s - 1) * 7
+    local rec = redis.call('HGET', KEYS[k+4], id)
+    if rec and string.sub(rec, 1, 1) == 'l' then
+      local _, tok, _, _, _, _, nslots = parse(rec)
+      keep = math.min(keep, nslots)
+      local delta = actual - tok
+      adjust(KEYS[k+1], delta, ARGV[4])
+      adjust(KEYS[k+2], delta, ARGV[5])
+      adjust(KEYS[k+3], delta, ARGV[6])
+      local periods = string.match(rec, '^%a:%d+:(%-?%d+:%-?%d+:%-?%d+:%-?%d+)')
+      redis.call('HSET', KEYS[k+4], id, 'p:' .. remaining .. ':' .. periods .. ':' .. keep)
+      for i = math.max(keep + 1, 2), nslots do redis.call('ZREM', KEYS[k+5], id .. '#' .. i) end
+      adjust(KEYS[k+7], -unused, ARGV[4])
+    end
+  end
+  return 1
+end
 for s = 1, #KEYS / 7 do
   local k = (s - 1) * 7
   local rec = redis.call('HGET', KEYS[k+4], id)
   local delta = actual
   if rec then
-    local st, tok = parse(rec)
-    if st == 'l' then
+    local st, tok, _, _, _, _, nslots = parse(rec)
+    if st ~= 'x' then
       delta = actual - tok
       redis.call('ZREM', KEYS[k+5], id)
     else

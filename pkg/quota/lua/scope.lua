@@ -16,7 +16,7 @@ local function expire(k)
   local ids = redis.call('ZRANGEBYSCORE', KEYS[k+8], '-inf', now, 'LIMIT', 0, BATCH)
   for _, id in ipairs(ids) do
     local rec = redis.call('HGET', KEYS[k+7], id)
-    if rec and string.sub(rec, 1, 1) == 'l' then
+    if rec and string.sub(rec, 1, 1) ~= 'x' then -- live (l) or partly settled (p)
       local _, tok, m, d, mo, fa = parse(rec)
       if m == minute then sub(KEYS[k+3], tok) elseif m == minute - 1 then sub(KEYS[k+4], tok) end
       if d == day then sub(KEYS[k+5], tok) end
