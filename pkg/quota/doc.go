@@ -49,10 +49,12 @@
 // With Options.Leases a replica reserves credit for many requests in one
 // store call (a reservation with ReserveOp.Requests > 1: it counts those
 // requests, their expected tokens and, under a concurrency limit, several
-// slots) and admits AdmitAndReserve calls against it in memory. A lease ends
-// after LeaseOptions.MaxAge, at the end of its minute, when it runs out or the
-// limits change; once its last request is reconciled it is settled like a
-// reservation (ReconcileOp.UnusedRequests gives back what it did not admit).
+// slots) and admits AdmitAndReserve calls against it in memory. A lease stops
+// admitting after LeaseOptions.MaxAge, at the end of its minute, when it runs
+// out or the limits change; it is then settled: what it did not use goes back
+// at once (ReconcileOp.UnusedRequests, a partial settlement while some of its
+// requests still run), the rest when its last request is reconciled. Lease
+// settlements go through the usage queue, in order.
 // The store grants a lease only if all of its credit fits, so replicas
 // together never exceed a limit; a lease takes at most 1/Share of a limit's
 // headroom, and near a limit requests go to the store one by one.
