@@ -52,12 +52,15 @@ func filterJSON(body []byte, opts Options, v *docView) (Result, error) {
 	if u, ok := parseUsage(v.usage); ok {
 		res.Usage, res.ProviderUsage = u, true
 	}
-	var counted int64
 	guarded := opts.guarded()
 	for i := range v.list {
 		c := &v.list[i]
 		text := c.text()
-		counted += opts.count(text)
+		if !res.ProviderUsage {
+			// Counted only when the provider did not say: the count is
+			// the costliest read of the text.
+			res.Usage.CompletionTokens += opts.count(text)
+		}
 		if guarded {
 			es = guardMessage(es, c, text, &opts, &res.Outcome)
 		}
@@ -66,9 +69,6 @@ func filterJSON(body []byte, opts Options, v *docView) (Result, error) {
 		for _, s := range v.shadowed {
 			es = append(es, replaceValue(s, []byte("[]")))
 		}
-	}
-	if !res.ProviderUsage {
-		res.Usage.CompletionTokens = counted
 	}
 	if len(es) == 0 {
 		return res, nil
