@@ -96,6 +96,18 @@ func reserveDecision(op ReserveOp, res ReserveResult) Decision {
 	return d
 }
 
+// allowedDecision is reserveDecision for an admitted op: only the header
+// data. Requests admitted under a lease get theirs from it, on a small stack.
+func allowedDecision(op *ReserveOp, res *ReserveResult) Decision {
+	elapsed := elapsedInMinute(op.Now)
+	d := Decision{Allowed: true}
+	d.Requests = tighter(windowRate(op.Limits.RequestsPerMinute, res.Consumer.Requests, elapsed, added(op.CountRequest, op.requests())),
+		windowRate(op.ModelLimits.RequestsPerMinute, res.Model.Requests, elapsed, op.requests()))
+	d.Tokens = tighter(windowRate(op.Limits.TokensPerMinute, res.Consumer.Tokens, elapsed, op.Tokens),
+		windowRate(op.ModelLimits.TokensPerMinute, res.Model.Tokens, elapsed, op.Tokens))
+	return d
+}
+
 // scopeView is one scope's inputs to a decision.
 type scopeView struct {
 	model  string

@@ -128,7 +128,7 @@ func (s Subject) slotLimited() bool {
 }
 
 // lockSubject returns s's subject, locked, or nil once the table is closed.
-func (t *leaseTable) lockSubject(s Subject) *leaseSubject {
+func (t *leaseTable) lockSubject(s *Subject) *leaseSubject {
 	k := leaseKey{s.Consumer, s.Model}
 	for {
 		if t.closed.Load() {
@@ -152,20 +152,14 @@ func (t *leaseTable) lockSubject(s Subject) *leaseSubject {
 // leased tries to admit op (an AdmitAndReserve of one request) under a lease:
 // from the subject's current lease, or from a new one it asks the store for.
 // handled false sends the caller to the store with op alone.
-func (l *Limiter) leased(ctx context.Context, s Subject, op ReserveOp) (r *Reservation, d Decision, handled bool, err error) {
-	var sub *leaseSubject
-	var req, tok, slots int64
+func (l *Limiter) leased(ctx context.Context, s *Subject, op *ReserveOp) (r *Reservation, d Decision, handled bool, err error) {
 	for waits := 0; ; waits++ {
-		if sub = l.leases.lockSubject(s); sub == nil {
+		sub := l.leases.lockSubject(s)
+		if sub == nil {
 			return nil, Decision{}, false, nil
 		}
 		if waits == 0 {
-			sub.lastUsed = op.Now
-			if sub.avgTokens == 0 {
-				sub.avgTokens = op.Tokens
-			} else {
-				sub.avgTokens += (op.Tokens - sub.avgTokens) / 8
-			}
+			sub.noteRequest(op)
 		}
 		var done *ReconcileOp // the settlement of a lease retired here
 		if ls := sub.cur; ls != nil {
@@ -199,8 +193,7 @@ func (l *Limiter) leased(ctx context.Context, s Subject, op ReserveOp) (r *Reser
 				return nil, Decision{}, false, nil // the store call will say so
 			}
 		}
-		var ok bool
-		req, tok, slots, ok = l.leaseSize(sub, s, op)
+		size, ok := l.leaseSize(sub, s, op)
 		if ok {
 			sub.acquired = make(chan struct{})
 		}
@@ -209,23 +202,42 @@ func (l *Limiter) leased(ctx context.Context, s Subject, op ReserveOp) (r *Reser
 		if !ok {
 			return nil, Decision{}, false, nil
 		}
-		break
+		return l.acquireLease(ctx, sub, s, op, size)
 	}
+}
 
+// noteRequest keeps the subject's recent demand: when it was last used and
+// its average token estimate. Under sub.mu.
+func (sub *leaseSubject) noteRequest(op *ReserveOp) {
+	sub.lastUsed = op.Now
+	if sub.avgTokens == 0 {
+		sub.avgTokens = op.Tokens
+	} else {
+		sub.avgTokens += (op.Tokens - sub.avgTokens) / 8
+	}
+}
+
+// leaseCredit is what a lease asks the store for.
+type leaseCredit struct{ requests, tokens, slots int64 }
+
+// acquireLease asks the store for a lease of the given size for s, and admits
+// op under it. The caller set sub.acquired; this clears it.
+func (l *Limiter) acquireLease(ctx context.Context, sub *leaseSubject, s *Subject, op *ReserveOp, size leaseCredit) (r *Reservation, d Decision, handled bool, err error) {
 	expires := leaseEnd(op.Now, l.leases.opts.MaxAge)
-	lop := op
-	lop.ID, lop.Requests, lop.Tokens, lop.Slots = l.opts.NewID(), req, tok, slots
+	lop := *op
+	lop.ID, lop.Requests, lop.Tokens, lop.Slots = l.opts.NewID(), size.requests, size.tokens, size.slots
 	// The record outlives the last admission by the reservation TTL, as a
 	// single request's outlives its admission.
 	lop.Deadline = expires.Add(l.opts.ReservationTTL)
 	lop.ForgetAt = lop.Deadline.Add(l.opts.ReservationTTL)
+	alone := *op
 	// The store gets the lease; a fallback store (FailOpen) decides op alone.
 	res, err := decide(l, ctx, OpReserve, func(ctx context.Context, st Store) (ReserveResult, error) {
 		if st == l.store {
 			return st.Reserve(ctx, lop)
 		}
-		op.ID = l.opts.NewID()
-		return st.Reserve(ctx, op)
+		alone.ID = l.opts.NewID()
+		return st.Reserve(ctx, alone)
 	})
 	l.releaseAmbiguous(lop, res.primaryErr)
 
@@ -237,10 +249,10 @@ func (l *Limiter) leased(ctx context.Context, s Subject, op ReserveOp) (r *Reser
 		return nil, Decision{}, true, err
 	}
 	if res.local {
-		d = reserveDecision(op, res.v)
+		d = reserveDecision(alone, res.v)
 		d.Local = true
 		if res.v.Allowed {
-			r = &Reservation{id: op.ID, consumer: op.Consumer, model: op.Model, tokens: op.Tokens,
+			r = &Reservation{id: alone.ID, consumer: op.Consumer, model: op.Model, tokens: op.Tokens,
 				periods: PeriodsAt(op.Now), local: true}
 		}
 		return r, d, true, nil
@@ -249,12 +261,12 @@ func (l *Limiter) leased(ctx context.Context, s Subject, op ReserveOp) (r *Reser
 	l.obs.Lease(res.v.Allowed)
 	if !res.v.Allowed {
 		// Too much credit for what is left: the store decides op alone.
-		sub.next = max(2, req/4)
+		sub.next = max(2, size.requests/4)
 		return nil, Decision{}, false, nil
 	}
 	ls := &lease{sub: sub, id: lop.ID, consumer: op.Consumer, model: op.Model, limits: op.Limits, modelLimits: op.ModelLimits,
 		periods: PeriodsAt(op.Now), expires: expires,
-		requests: req, tokens: tok, slots: slots, slotLimited: s.slotLimited(), view: res.v}
+		requests: size.requests, tokens: size.tokens, slots: size.slots, slotLimited: s.slotLimited(), view: res.v}
 	if l.leases.closed.Load() {
 		// Close ran meanwhile: admit this one request and end the lease with it.
 		ls.retired = true
@@ -282,15 +294,15 @@ func leaseEnd(now time.Time, maxAge time.Duration) time.Time {
 // the lease stay within them). ok is false when the subject has no fresh
 // counts yet or the cut leaves less than two requests' (or slots') worth: then
 // the request goes to the store alone.
-func (l *Limiter) leaseSize(sub *leaseSubject, s Subject, op ReserveOp) (req, tok, slots int64, ok bool) {
+func (l *Limiter) leaseSize(sub *leaseSubject, s *Subject, op *ReserveOp) (leaseCredit, bool) {
 	o := l.leases.opts
 	if sub.seenAt.IsZero() || op.Now.Sub(sub.seenAt) > 2*o.MaxAge || PeriodsAt(sub.seenAt).Minute != PeriodsAt(op.Now).Minute {
-		return 0, 0, 0, false
+		return leaseCredit{}, false
 	}
 	elapsed := elapsedInMinute(op.Now)
-	req = min(sub.next, o.MaxRequests)
-	tok = req * max(sub.avgTokens, op.Tokens, 1)
-	slots = req
+	req := min(sub.next, o.MaxRequests)
+	tok := req * max(sub.avgTokens, op.Tokens, 1)
+	slots := req
 	scopes := [2]scopeView{{"", sub.seen.Consumer, s.Limits}, {s.Model, sub.seen.Model, s.ModelLimits}}
 	n := 1
 	if s.Model != "" {
@@ -316,9 +328,9 @@ func (l *Limiter) leaseSize(sub *leaseSubject, s Subject, op ReserveOp) (req, to
 		slots = 1 // the lease's own record; nothing limits requests in flight
 	}
 	if req < 2 || (s.slotLimited() && slots < 2) || tok < 2*op.Tokens {
-		return 0, 0, 0, false
+		return leaseCredit{}, false
 	}
-	return req, tok, min(slots, req), true
+	return leaseCredit{req, tok, min(slots, req)}, true
 }
 
 // leaseRoom is what a lease can do for a request.
@@ -333,7 +345,7 @@ const (
 // room says whether the lease can admit op now. A request much bigger than
 // usual (avg is the subject's average estimate) that does not fit the tokens
 // left goes alone rather than end a lease others can still use.
-func (ls *lease) room(s Subject, op ReserveOp, avg int64) leaseRoom {
+func (ls *lease) room(s *Subject, op *ReserveOp, avg int64) leaseRoom {
 	switch {
 	case ls.retired || !op.Now.Before(ls.expires) || s.Limits != ls.limits || s.ModelLimits != ls.modelLimits ||
 		ls.admitted >= ls.requests:
@@ -351,7 +363,7 @@ func (ls *lease) room(s Subject, op ReserveOp, avg int64) leaseRoom {
 
 // take admits op under the lease. The decision's header data is the counts
 // the store reported at the grant plus what this lease admitted since.
-func (ls *lease) take(op ReserveOp) (*Reservation, Decision) {
+func (ls *lease) take(op *ReserveOp) (*Reservation, Decision) {
 	v := ls.view
 	for _, c := range []*ScopeCounts{&v.Consumer, &v.Model} {
 		c.Requests.Cur += ls.admitted
@@ -360,8 +372,7 @@ func (ls *lease) take(op ReserveOp) (*Reservation, Decision) {
 		c.Month += ls.charged
 		c.InFlight += ls.out
 	}
-	v.Allowed = true
-	d := reserveDecision(op, v)
+	d := allowedDecision(op, &v)
 	ls.admitted++
 	ls.charged += op.Tokens
 	ls.out++
@@ -447,7 +458,7 @@ func (l *Limiter) writeLeaseUsage(ctx context.Context, op *ReconcileOp) error {
 // observe keeps counts the store reported for a subject's request decided
 // without a lease: the next lease is sized from them.
 func (t *leaseTable) observe(s Subject, now time.Time, res ReserveResult) {
-	sub := t.lockSubject(s)
+	sub := t.lockSubject(&s)
 	if sub == nil {
 		return
 	}

@@ -418,7 +418,7 @@ func TestIdleSubjectForgotten(t *testing.T) {
 		r := admitOK(t, l, s, 1)
 		_ = l.Reconcile(context.Background(), r, 1)
 	}
-	old := l.leases.lockSubject(s)
+	old := l.leases.lockSubject(&s)
 	old.mu.Unlock()
 	w.clock.Advance(5 * time.Second)
 	sweep(t, l, false) // retires the lease
@@ -434,7 +434,7 @@ func TestIdleSubjectForgotten(t *testing.T) {
 		r := admitOK(t, l, s, 1)
 		_ = l.Reconcile(context.Background(), r, 1)
 	}
-	if sub := l.leases.lockSubject(s); sub == old {
+	if sub := l.leases.lockSubject(&s); sub == old {
 		t.Error("a forgotten subject was used again")
 	} else {
 		sub.mu.Unlock()

@@ -153,10 +153,19 @@ func (l *Limiter) reserve(ctx context.Context, s Subject, tokens int64, countReq
 		op.Model, op.ModelLimits = s.Model, s.ModelLimits
 	}
 	if l.leases != nil && countRequest {
-		if r, d, handled, err := l.leased(ctx, s, op); handled {
+		if r, d, handled, err := l.leased(ctx, &s, &op); handled {
 			return r, d, err
 		}
 	}
+	return l.reserveAlone(ctx, &s, &op)
+}
+
+// reserveAlone makes op's reservation in the store (or, under FailOpen, the
+// fallback). It is apart from reserve so that a request admitted under a
+// lease runs on a small stack.
+func (l *Limiter) reserveAlone(ctx context.Context, s *Subject, opp *ReserveOp) (*Reservation, Decision, error) {
+	op := *opp
+	now := op.Now
 	op.ID = l.opts.NewID()
 	res, err := decide(l, ctx, OpReserve, func(ctx context.Context, st Store) (ReserveResult, error) {
 		return st.Reserve(ctx, op)
@@ -165,15 +174,15 @@ func (l *Limiter) reserve(ctx context.Context, s Subject, tokens int64, countReq
 	if err != nil {
 		return nil, Decision{}, err
 	}
-	if l.leases != nil && countRequest && !res.local {
-		l.leases.observe(s, now, res.v)
+	if l.leases != nil && op.CountRequest && !res.local {
+		l.leases.observe(*s, now, res.v)
 	}
 	d := reserveDecision(op, res.v)
 	d.Local = res.local
 	if !res.v.Allowed {
 		return nil, d, nil
 	}
-	return &Reservation{id: op.ID, consumer: op.Consumer, model: op.Model, tokens: tokens,
+	return &Reservation{id: op.ID, consumer: op.Consumer, model: op.Model, tokens: op.Tokens,
 		periods: PeriodsAt(now), local: res.local,
 		slot: op.Limits.MaxConcurrent > 0 || (op.Model != "" && op.ModelLimits.MaxConcurrent > 0)}, d, nil
 }
