@@ -3,13 +3,13 @@
 # sk-gw-bench-local-only) whose limits of every kind are enforced but high
 # enough never to reject, so each request pays the whole quota path.
 # QUOTA=redis swaps the in-memory store for Redis on 127.0.0.1:$REDIS_PORT;
-# LEASES=1 turns quota leases on (Redis only: most requests admitted from
-# credit leased ahead, see docs/configuration.md); PPROF=1 serves /debug/pprof/ on the admin listener. Below bench_config: the
+# LEASES=0 turns quota leases off (they are on by default: most requests
+# admitted from credit leased ahead, see docs/configuration.md); PPROF=1 serves /debug/pprof/ on the admin listener. Below bench_config: the
 # shell helpers the scripts share (ports, process cleanup, readiness, Redis).
 bench_config() {
   local pprof=false
   [ "$PPROF" = 1 ] && pprof=true
-  awk -v quota="$QUOTA" -v redis_port="$REDIS_PORT" -v pprof="$pprof" -v leases="${LEASES:-0}" '
+  awk -v quota="$QUOTA" -v redis_port="$REDIS_PORT" -v pprof="$pprof" -v leases="${LEASES:-1}" '
     /^  admin_listen:/ { print; print "  pprof: " pprof; next }
     /^consumers:/ {
       print
@@ -29,7 +29,7 @@ bench_config() {
       print "  redis:"
       print "    addrs: [\"127.0.0.1:" redis_port "\"]"
       print "    key_prefix: \"bench:\""
-      if (leases == "1") print "  leases: {enabled: true}"
+      if (leases == "0") print "  leases: {enabled: false}"
       next
     }
     { print }' config/gateway.local.yaml

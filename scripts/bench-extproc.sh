@@ -20,6 +20,10 @@
 # every request pays the full quota path: three Redis round trips. QUOTA=memory
 # keeps config/gateway.local.yaml's in-memory store. The demo key's low limits
 # (120 requests/minute) would measure the 429 path instead.
+# RATE (0: closed loop) runs the JSON requests open loop at RATE per second
+# instead (CONCURRENCY then caps requests in flight), for latency at a set
+# load; SSE_RATE likewise for the SSE run (skipped when RATE is set without it).
+# LEASES=0 turns quota leases off (on by default, as in the gateway).
 # SERVER_GOGC (200, as in k8s/deployment.yaml) is the GOGC of the server under
 # test, trivial or gateway alike; the load tool keeps Go's default.
 # PPROF=1 takes a 10 s CPU profile of the server during the JSON and SSE runs
@@ -43,6 +47,8 @@ QUOTA=${QUOTA:-redis}
 SERVER_GOGC=${SERVER_GOGC:-200}
 REDIS_PORT=${REDIS_PORT:-6391}
 PPROF=${PPROF:-0}
+RATE=${RATE:-0}
+SSE_RATE=${SSE_RATE:-0}
 KEY=${KEY:-sk-gw-bench-local-only}
 MODEL=${MODEL:-gpt-4o-mini}
 mkdir -p "$BIN" "$LOGS"
@@ -132,14 +138,21 @@ profile() {
   fi
 }
 profile json
-load -n "$N" >"$LOGS/bench-$target-json.json"
+load -n "$N" -rate "$RATE" >"$LOGS/bench-$target-json.json"
 wait_profile() { [ "$PPROF" = 1 ] && wait $! 2>/dev/null || true; }
 wait_profile
+json_load="concurrency $CONCURRENCY"
+[ "$RATE" != 0 ] && json_load="$RATE/s open loop"
+summary "JSON, $json_load" "$LOGS/bench-$target-json.json"
+if [ "$RATE" != 0 ] && [ "$SSE_RATE" = 0 ]; then
+  exit 0 # latency at a set rate: JSON only
+fi
 profile sse
-load -n "$N" -stream -chunks "$CHUNKS" >"$LOGS/bench-$target-sse.json"
+load -n "$N" -rate "$SSE_RATE" -stream -chunks "$CHUNKS" >"$LOGS/bench-$target-sse.json"
 wait_profile
-summary "JSON, concurrency $CONCURRENCY" "$LOGS/bench-$target-json.json"
-summary "SSE, $CHUNKS chunks, concurrency $CONCURRENCY" "$LOGS/bench-$target-sse.json"
+sse_load="concurrency $CONCURRENCY"
+[ "$SSE_RATE" != 0 ] && sse_load="$SSE_RATE/s open loop"
+summary "SSE, $CHUNKS chunks, $sse_load" "$LOGS/bench-$target-sse.json"
 if [ "$LATENCY_N" -gt 0 ]; then
   load -n "$LATENCY_N" -concurrency 1 -connections 1 >"$LOGS/bench-$target-json-c1.json"
   load -n "$LATENCY_N" -concurrency 1 -connections 1 -stream -chunks "$CHUNKS" >"$LOGS/bench-$target-sse-c1.json"

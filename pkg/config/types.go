@@ -162,13 +162,14 @@ type Quota struct {
 	// PendingLimit bounds usage records kept while the store is unreachable.
 	PendingLimit int `json:"pending_limit"`
 	// Leases let each replica admit most requests from credit it reserved in
-	// Redis ahead, instead of one Redis call per request (off by default).
+	// Redis ahead, instead of one Redis call per request (on by default).
 	Leases Leases `json:"leases,omitempty"`
 }
 
 // Leases tune quota leases (see docs/configuration.md).
 type Leases struct {
-	Enabled bool `json:"enabled,omitempty"`
+	// Enabled defaults to true; false decides every request in Redis.
+	Enabled *bool `json:"enabled,omitempty"`
 	// Share: a lease takes at most 1/share of any limit's remaining headroom.
 	Share int64 `json:"share,omitempty"`
 	// MaxAge is how long a lease admits before its unused credit goes back.
@@ -176,6 +177,9 @@ type Leases struct {
 	// MaxRequests caps the requests one lease counts.
 	MaxRequests int64 `json:"max_requests,omitempty"`
 }
+
+// On reports whether leases are enabled (the default).
+func (l Leases) On() bool { return l.Enabled == nil || *l.Enabled }
 
 // Redis addresses one standalone server, a Sentinel group (MasterName) or a Cluster.
 type Redis struct {

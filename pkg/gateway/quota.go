@@ -62,7 +62,7 @@ func newLimiter(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics) (*qu
 		// Usage is written after the response by the background flusher in
 		// batches: the request path pays one Redis round trip, its admission.
 		BackgroundUsage: true,
-		Leases: quota.LeaseOptions{Enabled: q.Leases.Enabled, Share: q.Leases.Share,
+		Leases: quota.LeaseOptions{Enabled: q.Leases.On(), Share: q.Leases.Share,
 			MaxAge: q.Leases.MaxAge.D(), MaxRequests: q.Leases.MaxRequests},
 		Logger: log, Observer: quotaObserver{m: m},
 	})

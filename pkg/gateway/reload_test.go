@@ -131,7 +131,7 @@ func TestReloadRejectsRestartOnlyQuotaSettings(t *testing.T) {
 	for _, change := range []string{
 		"quota: {timeout: 100ms}",
 		"quota: {failure_policy: open}",
-		"quota: {leases: {enabled: true}}",
+		"quota: {leases: {enabled: false}}",
 	} {
 		os.WriteFile(path, []byte(baseConfig+change+"\n"), 0o644)
 		err := g.Reload()

@@ -76,10 +76,7 @@ func TestRedisDownFailsClosedFast(t *testing.T) {
 func TestRateLimitExactAcrossReplicas(t *testing.T) {
 	for _, leases := range []bool{false, true} {
 		t.Run(fmt.Sprintf("leases=%v", leases), func(t *testing.T) {
-			o := stackOptions{}
-			if leases {
-				o.quotaExtra = "leases: {enabled: true}"
-			}
+			o := stackOptions{quotaExtra: fmt.Sprintf("leases: {enabled: %v}", leases)}
 			testRateLimitExactAcrossReplicas(t, o)
 		})
 	}
