@@ -157,12 +157,17 @@ func TestChatRequestIsRoutedAndRewritten(t *testing.T) {
 		t.Errorf("rewritten body = %s", newBody)
 	}
 
-	resp = s.send(respHeaders(false, ":status", "200", "content-type", "application/json", "openai-organization", "org-x", "server", "uvicorn"))
+	resp = s.send(respHeaders(false, ":status", "200", "content-type", "application/json", "openai-organization", "org-x",
+		"server", "uvicorn", "set-cookie", "a=1", "set-cookie", "b=2", "x-trace", "keep"))
 	rh := resp.GetResponseHeaders().GetResponse()
-	for _, h := range []string{"openai-organization", "server"} {
-		if !contains(rh.GetHeaderMutation().GetRemoveHeaders(), h) {
+	removedHeaders := rh.GetHeaderMutation().GetRemoveHeaders()
+	for _, h := range []string{"openai-organization", "server", "set-cookie"} {
+		if !contains(removedHeaders, h) {
 			t.Errorf("provider header %s not removed", h)
 		}
+	}
+	if len(removedHeaders) != 3 {
+		t.Errorf("removed %v, want each provider header once and nothing else", removedHeaders)
 	}
 	resp = s.send(respBody(`{"id":"x","object":"chat.completion","model":"upstream-model","choices":[]}`, true))
 	rb := resp.GetResponseBody().GetResponse()

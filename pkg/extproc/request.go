@@ -135,11 +135,15 @@ func (r *request) recvError(err error) {
 func headerMap(h *corev3.HeaderMap) map[string]string {
 	out := make(map[string]string, len(h.GetHeaders()))
 	for _, hv := range h.GetHeaders() {
-		v := string(hv.GetRawValue())
-		if v == "" {
-			v = hv.GetValue()
-		}
-		out[hv.GetKey()] = v
+		out[hv.GetKey()] = headerValue(hv)
 	}
 	return out
+}
+
+// headerValue is one header's value: raw_value, or value when that is empty.
+func headerValue(hv *corev3.HeaderValue) string {
+	if v := hv.GetRawValue(); len(v) > 0 {
+		return string(v)
+	}
+	return hv.GetValue()
 }

@@ -3,9 +3,11 @@ package extproc
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
 	"github.com/llm-gateway/gateway/pkg/openai"
@@ -31,10 +33,7 @@ var providerHeaders = map[string]bool{
 // onResponseHeaders records the outcome, turns provider and Envoy errors into
 // OpenAI errors and switches SSE answers to STREAMED.
 func (r *request) onResponseHeaders(ctx context.Context, h *extprocv3.HttpHeaders) *extprocv3.ProcessingResponse {
-	hdr := headerMap(h.GetHeaders())
-	r.status, _ = strconv.Atoi(hdr[":status"])
-	r.resp.contentType = hdr["content-type"]
-	m := r.cleanResponseHeaders(hdr)
+	m := r.cleanResponseHeaders(h.GetHeaders().GetHeaders())
 	if r.id != "" {
 		m.setHeader("x-request-id", r.id)
 	}
@@ -42,7 +41,7 @@ func (r *request) onResponseHeaders(ctx context.Context, h *extprocv3.HttpHeader
 		m.setHeader(kv[0], kv[1])
 	}
 	if r.status >= 400 {
-		return r.upstreamError(h, hdr, m)
+		return r.upstreamError(h, m)
 	}
 	if r.chat != nil && r.chat.Stream && strings.HasPrefix(r.resp.contentType, "text/event-stream") {
 		r.respStream = true
@@ -54,28 +53,41 @@ func (r *request) onResponseHeaders(ctx context.Context, h *extprocv3.HttpHeader
 	return responseHeadersResponse(common(m, nil, false, false), nil)
 }
 
-func (r *request) cleanResponseHeaders(hdr map[string]string) *headerMutation {
+func (r *request) cleanResponseHeaders(headers []*corev3.HeaderValue) *headerMutation {
 	m := &headerMutation{}
-	ours := make(map[string]bool, len(r.rateHeaders))
-	for _, kv := range r.rateHeaders {
-		ours[kv[0]] = true
-	}
-	for name := range hdr {
-		if ours[name] {
-			continue // overwritten with the gateway's own value
-		}
-		if providerHeaders[name] {
-			m.removeHeader(name)
-			continue
-		}
-		for _, p := range providerHeaderPrefixes {
-			if strings.HasPrefix(name, p) {
+	for _, hv := range headers {
+		switch name := hv.GetKey(); name {
+		case ":status":
+			r.status, _ = strconv.Atoi(headerValue(hv))
+		case "content-type":
+			r.resp.contentType = headerValue(hv)
+		default:
+			if r.providerOnly(name) && !slices.Contains(m.remove, name) {
 				m.removeHeader(name)
-				break
 			}
 		}
 	}
 	return m
+}
+
+// providerOnly reports whether a response header is the provider's own
+// business (its identity, rate limits, cookies) rather than the client's;
+// rate-limit headers the gateway sets itself are overwritten, not removed.
+func (r *request) providerOnly(name string) bool {
+	for _, kv := range r.rateHeaders {
+		if kv[0] == name {
+			return false
+		}
+	}
+	if providerHeaders[name] {
+		return true
+	}
+	for _, p := range providerHeaderPrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // onResponseBody rewrites the provider's answer for the client: model name,

@@ -15,13 +15,13 @@ import (
 // explains (400, 404, 422) keep the provider's OpenAI-shaped message, re-encoded so
 // nothing but the four OpenAI fields survives; every other status gets the
 // gateway's own message, decided from the status alone, right away.
-func (r *request) upstreamError(h *extprocv3.HttpHeaders, hdr map[string]string, m *headerMutation) *extprocv3.ProcessingResponse {
+func (r *request) upstreamError(h *extprocv3.HttpHeaders, m *headerMutation) *extprocv3.ProcessingResponse {
 	r.respError = true
 	r.phase = phaseResponseBody
 	if keepsProviderMessage(r.status) && !h.GetEndOfStream() {
 		return responseHeadersResponse(common(m, nil, false, false), nil)
 	}
-	e := gatewayErrorFor(r.status, hdr)
+	e := gatewayErrorFor(r.status)
 	m.setHeader("content-type", "application/json")
 	m.removeHeader("content-length")
 	if e.Status != r.status {
@@ -60,7 +60,7 @@ func sanitizeProviderError(status int, body []byte) *openai.Error {
 		} `json:"error"`
 	}
 	if err := json.Unmarshal(body, &env); err != nil || env.Error.Message == "" {
-		return gatewayErrorFor(status, nil)
+		return gatewayErrorFor(status)
 	}
 	e := &openai.Error{Status: status, Message: env.Error.Message, Type: env.Error.Type}
 	if e.Type == "" {
@@ -76,7 +76,7 @@ func sanitizeProviderError(status int, body []byte) *openai.Error {
 }
 
 // gatewayErrorFor maps an upstream status to the error the client sees.
-func gatewayErrorFor(status int, hdr map[string]string) *openai.Error {
+func gatewayErrorFor(status int) *openai.Error {
 	switch {
 	case status == http.StatusRequestEntityTooLarge:
 		return &openai.Error{Status: status, Type: openai.TypeInvalidRequest, Code: "request_too_large",
