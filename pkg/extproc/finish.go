@@ -167,5 +167,11 @@ func (r *request) logLine(ctx context.Context, status int, dur time.Duration, in
 	if r.canceled {
 		attrs = append(attrs, slog.Bool("client_canceled", true))
 	}
-	r.log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
+	// Straight to the handler: a Record without a caller's PC skips the
+	// stack walk slog.Logger makes for every line (the line has no source).
+	if h := r.log.Handler(); h.Enabled(ctx, slog.LevelInfo) {
+		rec := slog.NewRecord(r.srv.opts.Now(), slog.LevelInfo, "request", 0)
+		rec.AddAttrs(attrs...)
+		_ = h.Handle(ctx, rec)
+	}
 }
