@@ -57,6 +57,8 @@ func checkImmutable(old, new *config.Config) error {
 	// output reservation is read per request.
 	oq, nq := old.Quota, new.Quota
 	oq.DefaultMaxOutputTokens, nq.DefaultMaxOutputTokens = 0, 0
+	on, nn := oq.Leases.On(), nq.Leases.On() // unset means on
+	oq.Leases.Enabled, nq.Leases.Enabled = &on, &nn
 	if !reflect.DeepEqual(oq, nq) {
 		return fmt.Errorf("quota settings other than default_max_output_tokens change only on restart")
 	}

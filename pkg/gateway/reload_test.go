@@ -139,6 +139,11 @@ func TestReloadRejectsRestartOnlyQuotaSettings(t *testing.T) {
 			t.Errorf("%s: reload error %v, want a restart-only rejection", change, err)
 		}
 	}
+	// Spelling out a default is no change.
+	os.WriteFile(path, []byte(baseConfig+"quota: {leases: {enabled: true}}\n"), 0o644)
+	if err := g.Reload(); err != nil {
+		t.Fatalf("leases.enabled: true (the default): %v", err)
+	}
 	// The default output reservation is read per request: it reloads.
 	os.WriteFile(path, []byte(baseConfig+"quota: {default_max_output_tokens: 512}\n"), 0o644)
 	if err := g.Reload(); err != nil {

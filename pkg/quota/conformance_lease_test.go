@@ -153,3 +153,63 @@ func testPartialSettlement(e *env) {
 		e.t.Errorf("after expiry: %+v, want 2300 tokens today (1300 + 1000 finished), nothing in flight", c)
 	}
 }
+
+// testSettlementOrder checks that a lease's partial and final settlements give
+// the same counts whichever the store sees first, and when the record expired
+// before either arrived.
+func testSettlementOrder(e *env) {
+	st := e.store()
+	now := e.clock.Now()
+	// Each lease: 40 requests and 4000 tokens granted; 20 admitted, 18 of
+	// which finished using 1000 tokens before it stopped, 2 running (500
+	// estimated) that then used 300. Exact usage: 20 requests, 1300 tokens.
+	partial := func(id string) ReconcileOp {
+		return ReconcileOp{ID: id, Actual: 1500, Remaining: 500, UnusedRequests: 20, KeepSlots: 2, Partial: true}
+	}
+	final := func(id string) ReconcileOp {
+		return ReconcileOp{ID: id, Actual: 300, Settled: 1000, SettledUnused: 20}
+	}
+	cases := []struct {
+		name   string
+		expire bool // the record expires before the settlements arrive
+		ops    func(id string) []ReconcileOp
+	}{
+		{"partial then final", false, func(id string) []ReconcileOp { return []ReconcileOp{partial(id), final(id)} }},
+		{"final then partial", false, func(id string) []ReconcileOp { return []ReconcileOp{final(id), partial(id)} }},
+		{"expired, partial then final", true, func(id string) []ReconcileOp { return []ReconcileOp{partial(id), final(id)} }},
+		{"expired, final then partial", true, func(id string) []ReconcileOp { return []ReconcileOp{final(id), partial(id)} }},
+		{"expired, final alone", true, func(id string) []ReconcileOp { return []ReconcileOp{final(id)} }},
+	}
+	for i, c := range cases {
+		consumer := "order-" + string(rune('a'+i))
+		e.clock.Set(now)
+		op := ReserveOp{ID: "lease", Consumer: consumer, Limits: Limits{MaxConcurrent: 100}, Tokens: 4000, Now: now,
+			Deadline: now.Add(time.Minute), ForgetAt: now.Add(3 * time.Minute), CountRequest: true, Requests: 40, Slots: 6}
+		if res, err := st.Reserve(e.ctx, op); err != nil || !res.Allowed {
+			e.t.Fatalf("%s: Reserve: %+v, %v", c.name, res, err)
+		}
+		at := now.Add(5 * time.Second)
+		if c.expire {
+			at = now.Add(time.Minute + time.Second)
+			e.clock.Set(at)
+			if _, err := st.Usage(e.ctx, UsageOp{Consumer: consumer, Now: at}); err != nil { // runs the expiry
+				e.t.Fatal(err)
+			}
+		}
+		for _, s := range c.ops("lease") {
+			s.Consumer, s.Periods, s.Now = consumer, PeriodsAt(now), at
+			if err := st.Reconcile(e.ctx, s); err != nil {
+				e.t.Fatal(err)
+			}
+		}
+		u, err := st.Usage(e.ctx, UsageOp{Consumer: consumer, Now: at})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		// Counters of the lease's minute (it may be the previous one now).
+		reqs, toks := u.Consumer.Requests.Cur+u.Consumer.Requests.Prev, u.Consumer.Day
+		if reqs != 20 || toks != 1300 || u.Consumer.InFlight != 0 {
+			e.t.Errorf("%s: %+v, want 20 requests, 1300 tokens, nothing in flight", c.name, u.Consumer)
+		}
+	}
+}

@@ -140,6 +140,7 @@ func runConformance(t *testing.T, f storeFactory) {
 		{"admit and reserve in one step", base, testAdmitAndReserve},
 		{"reservation of many requests and slots", base, testBulkReservation},
 		{"partial settlement of a lease", base, testPartialSettlement},
+		{"lease settlements in any order", base, testSettlementOrder},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(newEnv(t, f, c.at)) })

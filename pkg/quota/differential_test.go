@@ -94,6 +94,9 @@ func (d *differ) step(i int) {
 		switch {
 		case d.slots[j] > 1 && d.rng.IntN(2) == 0: // a lease partly settled
 			op.Partial, op.KeepSlots, op.Remaining = true, 1+d.rng.Int64N(d.slots[j]+1), d.rng.Int64N(60)
+			op.Actual = max(op.Actual, op.Remaining)
+			// The final settlement carries what this one covers.
+			d.open[j].Settled, d.open[j].SettledUnused = op.Actual-op.Remaining, op.UnusedRequests
 			d.open[j].UnusedRequests = 0
 		case d.rng.IntN(3) > 0: // sometimes settle twice, as retries do
 			d.open = append(d.open[:j], d.open[j+1:]...)

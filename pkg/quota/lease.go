@@ -114,7 +114,8 @@ type lease struct {
 	charged   int64 // tokens: actual of finished requests, estimates of running ones
 	out       int64 // requests running
 	outTokens int64 // their estimates
-	settled   int64 // tokens of finished requests written by a partial settlement
+	settled   int64 // tokens of finished requests charged by a partial settlement
+	given     int64 // unused requests a partial settlement gave back
 	retired   bool  // admits no more
 }
 
@@ -190,7 +191,7 @@ func (l *Limiter) leased(ctx context.Context, s *Subject, op *ReserveOp) (r *Res
 			case <-wait:
 				continue
 			case <-ctx.Done():
-				return nil, Decision{}, false, nil // the store call will say so
+				return nil, Decision{}, false, nil // reserve reports it
 			}
 		}
 		size, ok := l.leaseSize(sub, s, op)
@@ -246,6 +247,9 @@ func (l *Limiter) acquireLease(ctx context.Context, sub *leaseSubject, s *Subjec
 	close(sub.acquired)
 	sub.acquired = nil
 	if err != nil {
+		// No more leases until the store answers again (observe): those
+		// waiting for this one go alone rather than wait on another call.
+		sub.seenAt = time.Time{}
 		return nil, Decision{}, true, err
 	}
 	if res.local {
@@ -396,7 +400,7 @@ func (l *Limiter) retire(sub *leaseSubject, ls *lease, now time.Time) *Reconcile
 		sub.next = max(2, 2*ls.admitted)
 	}
 	if ls.out == 0 {
-		return ls.settlement(l.opts.Clock())
+		return l.queueLeaseUsage(ls.settlement(l.opts.Clock()))
 	}
 	keep := int64(1)
 	if ls.slotLimited {
@@ -405,17 +409,19 @@ func (l *Limiter) retire(sub *leaseSubject, ls *lease, now time.Time) *Reconcile
 	op := &ReconcileOp{ID: ls.id, Consumer: ls.consumer, Model: ls.model, Periods: ls.periods,
 		Actual: max(0, ls.charged), Now: l.opts.Clock(), UnusedRequests: ls.requests - ls.admitted,
 		Partial: true, KeepSlots: keep, Remaining: ls.outTokens}
-	ls.settled = ls.charged - ls.outTokens
+	ls.settled, ls.given = ls.charged-ls.outTokens, ls.requests-ls.admitted
 	ls.requests, ls.slots = ls.admitted, keep
-	return op
+	return l.queueLeaseUsage(op)
 }
 
 // settlement is the final settlement of a retired lease with nothing
 // running: what its requests used beyond a partial settlement, its unused
-// requests, its slots.
+// requests, its slots, and what a partial settlement covered (so the store
+// gets it right even if the partial one is late or the record expired).
 func (ls *lease) settlement(now time.Time) *ReconcileOp {
 	return &ReconcileOp{ID: ls.id, Consumer: ls.consumer, Model: ls.model, Periods: ls.periods,
-		Actual: max(0, ls.charged-ls.settled), Now: now, UnusedRequests: ls.requests - ls.admitted}
+		Actual: max(0, ls.charged-ls.settled), Now: now, UnusedRequests: ls.requests - ls.admitted,
+		Settled: ls.settled, SettledUnused: ls.given}
 }
 
 // finishLeased ends a request admitted under a lease, settling the lease
@@ -429,22 +435,30 @@ func (l *Limiter) finishLeased(ctx context.Context, r *Reservation, actual int64
 	ls.outTokens -= r.tokens
 	var done *ReconcileOp
 	if ls.retired && ls.out == 0 {
-		done = ls.settlement(l.opts.Clock())
+		done = l.queueLeaseUsage(ls.settlement(l.opts.Clock()))
 	}
 	sub.mu.Unlock()
 	return l.writeLeaseUsage(ctx, done)
 }
 
-// writeLeaseUsage writes a lease settlement through the usage queue, whether
-// or not usage is written in the background: the queue keeps a lease's
-// partial and final settlements in order. When the queue cannot take it
-// (full, or the limiter closed) it is written at once.
-func (l *Limiter) writeLeaseUsage(ctx context.Context, op *ReconcileOp) error {
-	if op == nil {
-		return nil
-	}
+// queueLeaseUsage queues a lease settlement, whether or not usage is written
+// in the background, under the subject's mutex: a lease's settlements enter
+// the queue in the order they were made. (The store gets them right in any
+// order; in order, each is applied as soon as it arrives.) It returns op when
+// the queue cannot take it (full, or the limiter closed), for the caller to
+// write with writeLeaseUsage once unlocked.
+func (l *Limiter) queueLeaseUsage(op *ReconcileOp) *ReconcileOp {
 	if depth, ok := l.pending.push(*op); ok {
 		l.obs.PendingDepth(depth)
+		return nil
+	}
+	return op
+}
+
+// writeLeaseUsage writes a lease settlement the queue did not take, queueing
+// it for a retry if the store fails.
+func (l *Limiter) writeLeaseUsage(ctx context.Context, op *ReconcileOp) error {
+	if op == nil {
 		return nil
 	}
 	err := l.reconcileShared(ctx, *op)

@@ -156,6 +156,9 @@ func (l *Limiter) reserve(ctx context.Context, s Subject, tokens int64, countReq
 		if r, d, handled, err := l.leased(ctx, &s, &op); handled {
 			return r, d, err
 		}
+		if err := ctx.Err(); err != nil { // gone while waiting for a lease
+			return nil, Decision{}, fmt.Errorf("quota: reserve: %w", err)
+		}
 	}
 	return l.reserveAlone(ctx, &s, &op)
 }

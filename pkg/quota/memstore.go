@@ -215,29 +215,44 @@ func (s *memScope) expire(now int64, p Periods) {
 
 func (s *memScope) reconcile(op ReconcileOp, ttl keyTTLs) {
 	if op.Partial {
-		if r := s.records[op.ID]; r != nil && r.live && !r.partial {
-			delta := op.Actual - r.tokens
+		if r := s.records[op.ID]; r != nil && !r.partial {
+			remaining := max(0, op.Remaining)
+			delta := op.Actual - remaining // expired: refunded, so charge what finished
+			keep := min(max(1, op.KeepSlots), r.slots)
+			if r.live {
+				delta = op.Actual - r.tokens
+				s.live -= r.slots - keep
+			}
 			adjust(s.tokens, op.Periods.Minute, delta, ttl.minute)
 			adjust(s.days, op.Periods.Day, delta, ttl.day)
 			adjust(s.months, op.Periods.Month, delta, ttl.month)
-			keep := min(max(1, op.KeepSlots), r.slots)
-			s.live -= r.slots - keep
-			r.tokens, r.slots, r.partial = max(0, op.Remaining), keep, true
+			r.tokens, r.slots, r.partial = remaining, keep, true
 			adjust(s.requests, op.Periods.Minute, -max(0, op.UnusedRequests), ttl.minute)
 		}
 		return
 	}
-	delta := op.Actual
+	delta := op.Actual + max(0, op.Settled)
 	if r := s.records[op.ID]; r != nil {
-		if r.live {
+		back := max(0, op.UnusedRequests)
+		switch {
+		case r.partial && r.live:
+			delta = op.Actual - r.tokens
+		case r.partial:
+			delta = op.Actual
+		case r.live:
 			delta -= r.tokens
+		}
+		if !r.partial {
+			back += max(0, op.SettledUnused)
+		}
+		if r.live {
 			s.live -= r.slots
 			heap.Remove(&s.inflight, r.idx[0])
 		} else {
 			heap.Remove(&s.gc, r.idx[1])
 		}
 		delete(s.records, op.ID)
-		adjust(s.requests, op.Periods.Minute, -max(0, op.UnusedRequests), ttl.minute)
+		adjust(s.requests, op.Periods.Minute, -back, ttl.minute)
 	} else if op.Retry && op.Now.UnixMilli() < s.recordsUntil {
 		delta = 0 // an earlier attempt settled it (see reconcile.lua)
 	}

@@ -245,7 +245,8 @@ func (r *RedisStore) reconcileArgs(op ReconcileOp) ([]string, []any) {
 			k.counter("rq", op.Periods.Minute))
 	}
 	return keys, []any{op.ID, op.Actual, flag(op.Retry), ttl.minute, ttl.day, ttl.month, op.Now.UnixMilli(),
-		max(0, op.UnusedRequests), flag(op.Partial), max(1, op.KeepSlots), max(0, op.Remaining)}
+		max(0, op.UnusedRequests), flag(op.Partial), max(1, op.KeepSlots), max(0, op.Remaining),
+		max(0, op.Settled), max(0, op.SettledUnused)}
 }
 
 // Usage implements Store.

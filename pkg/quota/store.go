@@ -104,12 +104,15 @@ type ReserveResult struct {
 // apply only when the store still holds the record: a reservation it never
 // made returns nothing.
 //
-// Partial settles a live lease that stopped admitting while some of its
-// requests still run: the counters get Actual (the tokens used so far, with
-// the estimates of what still runs), the record keeps Remaining tokens (those
+// Partial settles a lease that stopped admitting while some of its requests
+// still run: the counters get Actual (the tokens used so far, with the
+// estimates of what still runs), the record keeps Remaining tokens (those
 // estimates) and KeepSlots of its slots, and UnusedRequests go back. It
-// applies once; the final settlement (without Partial, Actual = what the
-// remaining requests used) then works as for any reservation.
+// applies once. The final settlement (without Partial, Actual = what the
+// remaining requests used) carries what the partial one covered, Settled
+// (Actual - Remaining of the partial) and SettledUnused (its UnusedRequests),
+// so the two give the same result in either order, or when the record expired
+// in between.
 type ReconcileOp struct {
 	ID             string
 	Consumer       string
@@ -122,6 +125,8 @@ type ReconcileOp struct {
 	Partial        bool
 	KeepSlots      int64
 	Remaining      int64
+	Settled        int64
+	SettledUnused  int64
 }
 
 // UsageOp reads a consumer's (and optionally a model scope's) counters.

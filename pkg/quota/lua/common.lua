@@ -39,8 +39,8 @@ local function adjust(key, delta, ttl)
 end
 
 -- A reservation record is "state:tokens:minute:day:month:forgetAt:slots",
--- state l (live), p (live, partly settled: see reconcile.lua) or x (expired,
--- tokens refunded); slots is how many in-flight members it has (id, then
+-- state l (live), p (live, partly settled: see reconcile.lua), x (expired,
+-- tokens refunded) or y (partly settled, then expired); slots is how many in-flight members it has (id, then
 -- id#2 .. id#slots); records written before slots existed have one.
 local function parse(rec)
   local st, tok, m, d, mo, fa, n = string.match(rec, '^(%a):(%d+):(%-?%d+):(%-?%d+):(%-?%d+):(%-?%d+):?(%d*)$')

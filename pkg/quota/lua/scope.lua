@@ -16,12 +16,13 @@ local function expire(k)
   local ids = redis.call('ZRANGEBYSCORE', KEYS[k+8], '-inf', now, 'LIMIT', 0, BATCH)
   for _, id in ipairs(ids) do
     local rec = redis.call('HGET', KEYS[k+7], id)
-    if rec and string.sub(rec, 1, 1) ~= 'x' then -- live (l) or partly settled (p)
+    local st = rec and string.sub(rec, 1, 1)
+    if st == 'l' or st == 'p' then -- live, or live and partly settled
       local _, tok, m, d, mo, fa = parse(rec)
       if m == minute then sub(KEYS[k+3], tok) elseif m == minute - 1 then sub(KEYS[k+4], tok) end
       if d == day then sub(KEYS[k+5], tok) end
       if mo == month then sub(KEYS[k+6], tok) end
-      redis.call('HSET', KEYS[k+7], id, 'x' .. string.sub(rec, 2))
+      redis.call('HSET', KEYS[k+7], id, (st == 'l' and 'x' or 'y') .. string.sub(rec, 2))
       redis.call('ZADD', KEYS[k+9], fa, id)
     end
     redis.call('ZREM', KEYS[k+8], id)
