@@ -75,7 +75,8 @@ type Options struct {
 	// Clock decides periods and reservation deadlines (default time.Now).
 	Clock func() time.Time
 	// NewID names reservations; names must be unique across every replica
-	// sharing the store (default: 128 random bits).
+	// sharing the store and must not contain '#', which names a lease's
+	// extra concurrency slots (default: 128 random bits, base32).
 	NewID    func() string
 	Logger   *slog.Logger
 	Observer Observer

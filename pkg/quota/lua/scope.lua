@@ -9,6 +9,8 @@ local now, elapsed = ARGV[1], tonumber(ARGV[2])
 local minute, day, month = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local SCOPE = 9
 local BATCH = 64 -- bounds the work one call does; the rest waits for the next
+-- (a lease's extra slots are members too: an expired lease with many slots
+-- takes a few calls to clear; in-flight counts skip expired members anyway)
 
 -- expire refunds reservations past their deadline (only into counters of
 -- current periods: older ones are no longer read) and forgets old records.
