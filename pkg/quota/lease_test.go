@@ -2,6 +2,8 @@ package quota
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -472,5 +474,60 @@ func TestLeaseWithModelScope(t *testing.T) {
 	}
 	if u.Consumer.Requests.Cur != 5 || u.Model.Requests.Cur != 5 || u.Model.InFlight != 0 {
 		t.Fatalf("%+v, want 5 requests in both scopes, nothing in flight", u)
+	}
+}
+
+// lostAnswerStore runs a lease's Reserve in Redis and then reports a lost
+// answer, as a timeout after the script ran would.
+type lostAnswerStore struct {
+	*RedisStore
+	lose atomic.Bool
+}
+
+func (s *lostAnswerStore) Reserve(ctx context.Context, op ReserveOp) (ReserveResult, error) {
+	res, err := s.RedisStore.Reserve(ctx, op)
+	if err == nil && op.Requests > 1 && s.lose.Load() {
+		return ReserveResult{}, context.DeadlineExceeded
+	}
+	return res, err
+}
+
+// A lease granted in Redis whose answer was lost is released: nothing stays
+// counted for it. Under FailOpen the request itself is decided by the local
+// fallback, without a lease.
+func TestLeaseWithLostAnswerIsReleased(t *testing.T) {
+	for _, policy := range []FailurePolicy{FailClosed, FailOpen} {
+		t.Run(map[FailurePolicy]string{FailClosed: "closed", FailOpen: "open"}[policy], func(t *testing.T) {
+			w := newLeaseWorld(t)
+			rs, err := NewRedisStore(w.client, RedisStoreOptions{KeyPrefix: w.prefix})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := &lostAnswerStore{RedisStore: rs}
+			l := newTestLimiter(t, st, w.clock, Options{FailurePolicy: policy, NewID: w.ids,
+				Leases: LeaseOptions{Enabled: true}})
+			s := Subject{Consumer: fmt.Sprint("lost-", policy), Limits: Limits{RequestsPerMinute: 100000, TokensPerDay: 1_000_000, MaxConcurrent: 1000}}
+			first := admitOK(t, l, s, 10)
+			_ = l.Reconcile(context.Background(), first, 10)
+			st.lose.Store(true)
+			r, d, err := l.AdmitAndReserve(context.Background(), s, 10)
+			switch policy {
+			case FailClosed:
+				if !errors.Is(err, ErrUnavailable) || r != nil {
+					t.Fatalf("lost lease answer: %v, %v; want ErrUnavailable", r, err)
+				}
+			case FailOpen:
+				if err != nil || !d.Allowed || !d.Local || r == nil || r.lease != nil {
+					t.Fatalf("lost lease answer under FailOpen: %+v, %v; want a local decision without a lease", r, err)
+				}
+				_ = l.Reconcile(context.Background(), r, 10)
+			}
+			flush(t, l)
+			// Only the first request is counted in Redis: the lease's 8
+			// requests, 80 tokens and slots were given back.
+			if c := w.counts(s); c.Requests.Cur != 1 || c.Day != 10 || c.InFlight != 0 {
+				t.Fatalf("after the release: %+v, want 1 request, 10 tokens, nothing in flight", c)
+			}
+		})
 	}
 }
