@@ -531,3 +531,28 @@ func TestLeaseWithLostAnswerIsReleased(t *testing.T) {
 		})
 	}
 }
+
+// A change of the subject's limits (a config reload) ends its lease: the
+// next request is decided against the new limits.
+func TestLeaseEndsWhenLimitsChange(t *testing.T) {
+	w := newLeaseWorld(t)
+	l, _ := w.replica(Options{})
+	s := Subject{Consumer: "reload", Limits: Limits{RequestsPerMinute: 100000}}
+	admitOK(t, l, s, 1)
+	r := admitOK(t, l, s, 1)
+	if r.lease == nil {
+		t.Fatal("no lease")
+	}
+	s.Limits.RequestsPerMinute = 3 // 2 counted, the lease's spare 7 too: 9 > 3
+	if _, d, err := l.AdmitAndReserve(context.Background(), s, 1); err != nil || d.Allowed {
+		t.Fatalf("admitted under a lease of the old limits: allowed %v, %v", d.Allowed, err)
+	}
+	_ = l.Reconcile(context.Background(), r, 1)
+	flush(t, l) // the old lease's spare credit is back
+	if _, d, err := l.AdmitAndReserve(context.Background(), s, 1); err != nil || !d.Allowed {
+		t.Fatalf("third request of 3 refused after the old lease ended: %v (%s)", err, d.Message())
+	}
+	if _, d, _ := l.AdmitAndReserve(context.Background(), s, 1); d.Allowed {
+		t.Fatal("fourth request of 3 admitted")
+	}
+}
