@@ -24,6 +24,8 @@
 # instead (CONCURRENCY then caps requests in flight), for latency at a set
 # load; SSE_RATE likewise for the SSE run (skipped when RATE is set without it).
 # LEASES=0 turns quota leases off (on by default, as in the gateway).
+# UPSTREAM_MODEL sets the model name in the provider's answers (default: the
+# load tool's, MODEL plus a date, so the sidecar renames it in every answer).
 # SERVER_GOGC (200, as in k8s/deployment.yaml) is the GOGC of the server under
 # test, trivial or gateway alike; the load tool keeps Go's default.
 # PPROF=1 takes a 10 s CPU profile of the server during the JSON and SSE runs
@@ -49,6 +51,7 @@ REDIS_PORT=${REDIS_PORT:-6391}
 PPROF=${PPROF:-0}
 RATE=${RATE:-0}
 SSE_RATE=${SSE_RATE:-0}
+UPSTREAM_MODEL=${UPSTREAM_MODEL:-}
 KEY=${KEY:-sk-gw-bench-local-only}
 MODEL=${MODEL:-gpt-4o-mini}
 mkdir -p "$BIN" "$LOGS"
@@ -109,9 +112,11 @@ done
 port_open "$port" || { echo "$target did not listen on $port; see $log" >&2; exit 1; }
 
 load() { # extra flags...
+  local upstream=()
+  [ -n "$UPSTREAM_MODEL" ] && upstream=(-upstream-model "$UPSTREAM_MODEL")
   "$BIN/extproc-load" -addr "127.0.0.1:$port" -concurrency "$CONCURRENCY" -connections "$CONNECTIONS" \
     -duration "$DURATION" -prompt-bytes "$PROMPT_BYTES" -key "$KEY" -model "$MODEL" \
-    -server-pid "$pid" -json "$@"
+    -server-pid "$pid" -json "${upstream[@]}" "$@"
 }
 
 summary() { # name report.json
