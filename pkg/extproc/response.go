@@ -33,7 +33,7 @@ var providerHeaders = map[string]bool{
 // onResponseHeaders records the outcome, turns provider and Envoy errors into
 // OpenAI errors and switches SSE answers to STREAMED.
 func (r *request) onResponseHeaders(ctx context.Context, h *extprocv3.HttpHeaders) *extprocv3.ProcessingResponse {
-	m := r.cleanResponseHeaders(h.GetHeaders().GetHeaders())
+	m := r.readResponseHeaders(h.GetHeaders().GetHeaders())
 	if r.id != "" {
 		m.setHeader("x-request-id", r.id)
 	}
@@ -53,7 +53,10 @@ func (r *request) onResponseHeaders(ctx context.Context, h *extprocv3.HttpHeader
 	return responseHeadersResponse(common(m, nil, false, false), nil)
 }
 
-func (r *request) cleanResponseHeaders(headers []*corev3.HeaderValue) *headerMutation {
+// readResponseHeaders takes the status and content type from the provider's
+// response headers, in one pass over Envoy's list, and returns the mutation
+// that removes the provider's own headers.
+func (r *request) readResponseHeaders(headers []*corev3.HeaderValue) *headerMutation {
 	m := &headerMutation{}
 	for _, hv := range headers {
 		switch name := hv.GetKey(); name {
