@@ -60,7 +60,7 @@ func newLimiter(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics) (*qu
 		Store: store, FailurePolicy: policy, Timeout: q.Timeout.D(),
 		ReservationTTL: q.ReservationTTL.D(), PendingLimit: q.PendingLimit,
 		// Usage is written after the response by the background flusher in
-		// batches: the request path pays one Redis round trip, its admission.
+		// batches; with leases most admissions need no Redis round trip either.
 		BackgroundUsage: true,
 		Leases: quota.LeaseOptions{Enabled: q.Leases.On(), Share: q.Leases.Share,
 			MaxAge: q.Leases.MaxAge.D(), MaxRequests: q.Leases.MaxRequests},

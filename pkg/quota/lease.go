@@ -2,7 +2,6 @@ package quota
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -461,12 +460,7 @@ func (l *Limiter) writeLeaseUsage(ctx context.Context, op *ReconcileOp) error {
 	if op == nil {
 		return nil
 	}
-	err := l.reconcileShared(ctx, *op)
-	if err == nil {
-		return nil
-	}
-	op.Retry = !errors.Is(err, errBreakerOpen)
-	return l.enqueue(*op)
+	return l.writeUsageOf(ctx, *op, false)
 }
 
 // observe keeps counts the store reported for a subject's request decided
