@@ -24,11 +24,13 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 COPY . .
 ARG TARGETOS
 ARG TARGETARCH
-# Static, reproducible binaries: no cgo, no local paths, no symbol tables.
+# Static, reproducible binaries: no cgo, no local paths, no symbol tables; the
+# vtprotobuf tag compiles go-control-plane's generated marshalling code, which
+# the sidecar's gRPC codec uses (pkg/protocodec).
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
-    go build -trimpath -ldflags "-s -w" -o /out/ ./cmd/gateway ./cmd/mock-llm
+    go build -trimpath -tags vtprotobuf -ldflags "-s -w" -o /out/ ./cmd/gateway ./cmd/mock-llm
 
 # OpenAI-compatible mock provider for compose demos and load tests.
 FROM gcr.io/distroless/static-debian12:nonroot AS mock-llm

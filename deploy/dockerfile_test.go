@@ -137,7 +137,7 @@ func checkBuilder(df dockerfile, goMinor string) []error {
 			build = r
 		}
 	}
-	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", `-ldflags "-s -w"`, "-o /out/",
+	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "-tags vtprotobuf", `-ldflags "-s -w"`, "-o /out/",
 		"--mount=type=cache,target=/go/pkg/mod", "--mount=type=cache,target=/root/.cache/go-build"} {
 		if !strings.Contains(build, want) {
 			errs = append(errs, fmt.Errorf("Dockerfile: the go build step lacks %s", want))

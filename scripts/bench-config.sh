@@ -6,6 +6,12 @@
 # LEASES=0 turns quota leases off (they are on by default: most requests
 # admitted from credit leased ahead, see docs/configuration.md); PPROF=1 serves /debug/pprof/ on the admin listener. Below bench_config: the
 # shell helpers the scripts share (ports, process cleanup, readiness, Redis).
+# The gateway as the Makefile and the Dockerfile build it (pkg/protocodec).
+case " ${GOFLAGS:-} " in
+  *vtprotobuf*) ;;
+  *) export GOFLAGS="-tags=vtprotobuf${GOFLAGS:+ $GOFLAGS}" ;;
+esac
+
 bench_config() {
   local pprof=false
   [ "$PPROF" = 1 ] && pprof=true

@@ -28,6 +28,7 @@ import (
 	"github.com/llm-gateway/gateway/pkg/config"
 	"github.com/llm-gateway/gateway/pkg/extproc"
 	"github.com/llm-gateway/gateway/pkg/policy"
+	"github.com/llm-gateway/gateway/pkg/protocodec"
 	"github.com/llm-gateway/gateway/pkg/quota"
 	"github.com/llm-gateway/gateway/pkg/telemetry"
 	"github.com/llm-gateway/gateway/pkg/tokens"
@@ -166,7 +167,8 @@ func Start(ctx context.Context, opts Options) (_ *Gateway, err error) {
 	go g.budgetLoop(wctx, 15*time.Second)
 	g.ready.Store(true)
 	log.Info("gateway started", "grpc", g.grpcLn.Addr().String(), "admin", g.adminLn.Addr().String(),
-		"providers", len(cfg.Providers), "models", len(cfg.Models), "consumers", len(cfg.Consumers))
+		"providers", len(cfg.Providers), "models", len(cfg.Models), "consumers", len(cfg.Consumers),
+		"generated_marshal", protocodec.Generated())
 	return g, nil
 }
 
@@ -198,6 +200,7 @@ func (g *Gateway) startGRPC(cfg *config.Config) error {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		// Envoy pings HTTP/2 connections; allow it rather than answering GOAWAY.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.ForceServerCodecV2(protocodec.New()),
 	}
 	if cfg.Server.TLSCertFile != "" {
 		creds, err := credentials.NewServerTLSFromFile(cfg.Server.TLSCertFile, cfg.Server.TLSKeyFile)
