@@ -28,8 +28,9 @@
 # load tool's, MODEL plus a date, so the sidecar renames it in every answer).
 # SERVER_GOGC (200, as in k8s/deployment.yaml) is the GOGC of the server under
 # test, trivial or gateway alike; the load tool keeps Go's default.
-# PPROF=1 takes a 10 s CPU profile of the server during the JSON and SSE runs
-# (.run/cpu-<target>-json.pprof, .run/cpu-<target>-sse.pprof).
+# PPROF=1 takes a 10 s CPU profile of the gateway during the JSON and SSE runs
+# (.run/cpu-gateway-json.pprof, .run/cpu-gateway-sse.pprof), or one of the
+# trivial server's whole run (.run/cpu-trivial.pprof).
 # The load tool and the server share this machine's cores: compare numbers
 # taken on the same machine only. JSON reports are kept in .run/.
 set -euo pipefail
@@ -63,6 +64,7 @@ case "$target" in
   trivial)
     port=50061
     cmd=("$BIN/extproc-trivial" -listen "127.0.0.1:$port")
+    [ "$PPROF" = 1 ] && cmd+=(-cpuprofile "$LOGS/cpu-trivial.pprof")
     go build -o "$BIN/" ./cmd/extproc-load ./cmd/extproc-trivial
     ;;
   gateway)
@@ -137,14 +139,16 @@ if [ "$WARMUP" -gt 0 ]; then
   load -n "$WARMUP" -stream -chunks "$CHUNKS" >/dev/null
 fi
 # profile NAME: a 10 s CPU profile of the gateway, in the background, when PPROF=1.
+profile_pid=
 profile() {
   if [ "$PPROF" = 1 ] && [ "$target" = gateway ]; then
     (sleep 1; curl -sf -o "$LOGS/cpu-$target-$1.pprof" "http://127.0.0.1:9090/debug/pprof/profile?seconds=10") &
+    profile_pid=$!
   fi
 }
 profile json
 load -n "$N" -rate "$RATE" >"$LOGS/bench-$target-json.json"
-wait_profile() { [ "$PPROF" = 1 ] && wait $! 2>/dev/null || true; }
+wait_profile() { if [ -n "$profile_pid" ]; then wait "$profile_pid" 2>/dev/null || true; profile_pid=; fi; }
 wait_profile
 json_load="concurrency $CONCURRENCY"
 [ "$RATE" != 0 ] && json_load="$RATE/s open loop"

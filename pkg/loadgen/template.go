@@ -120,20 +120,26 @@ func headerValues(kv ...string) []*corev3.HeaderValue {
 	return out
 }
 
+// Every message carries metadata_context, empty without forwarding
+// namespaces, as Envoy sends it.
 func headersMessage(response bool, h []*corev3.HeaderValue) *extprocv3.ProcessingRequest {
 	hh := &extprocv3.HttpHeaders{Headers: &corev3.HeaderMap{Headers: h}}
 	if response {
-		return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_ResponseHeaders{ResponseHeaders: hh}}
+		return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_ResponseHeaders{ResponseHeaders: hh},
+			MetadataContext: &corev3.Metadata{}}
 	}
-	return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestHeaders{RequestHeaders: hh}}
+	return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestHeaders{RequestHeaders: hh},
+		MetadataContext: &corev3.Metadata{}}
 }
 
 func bodyMessage(response bool, body []byte, eos bool) *extprocv3.ProcessingRequest {
 	b := &extprocv3.HttpBody{Body: body, EndOfStream: eos}
 	if response {
-		return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_ResponseBody{ResponseBody: b}}
+		return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_ResponseBody{ResponseBody: b},
+			MetadataContext: &corev3.Metadata{}}
 	}
-	return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestBody{RequestBody: b}}
+	return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestBody{RequestBody: b},
+		MetadataContext: &corev3.Metadata{}}
 }
 
 // requestHeaders is the first message of a stream: every request header plus

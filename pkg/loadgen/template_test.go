@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	filterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 )
 
 func TestRequestHeadersAreWhatEnvoySends(t *testing.T) {
@@ -23,6 +24,11 @@ func TestRequestHeadersAreWhatEnvoySends(t *testing.T) {
 	m := tmpl.requestHeaders(ids.id(7))
 	if pc := m.GetProtocolConfig(); pc.GetRequestBodyMode() != filterv3.ProcessingMode_BUFFERED || pc.GetResponseBodyMode() != filterv3.ProcessingMode_BUFFERED {
 		t.Errorf("protocol_config %v", pc)
+	}
+	for _, msg := range []*extprocv3.ProcessingRequest{m, tmpl.reqBody, tmpl.respHeaders, tmpl.bufferedBody} {
+		if msg.GetMetadataContext() == nil {
+			t.Errorf("%v: no metadata_context (Envoy sends one, empty, with every message)", msg)
+		}
 	}
 	got := map[string]string{}
 	for _, h := range m.GetRequestHeaders().GetHeaders().GetHeaders() {

@@ -89,7 +89,7 @@ func marshalTo(m vtMessage, buf []byte) error {
 // frequent message by far, and everything else with the default codec.
 func (c *Codec) Unmarshal(data mem.BufferSlice, v any) error {
 	if req, ok := v.(*extprocv3.ProcessingRequest); ok && len(data) == 1 {
-		if decodeBodyChunk(data[0].ReadOnlyData(), req) {
+		if decodeRequest(data[0].ReadOnlyData(), req) {
 			return nil
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	filterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/grpc/encoding"
@@ -34,9 +35,9 @@ func marshal(t testing.TB, m proto.Message) []byte {
 	return b
 }
 
-// The messages Envoy sends for body chunks take the fast path and decode as
+// The headers and body messages Envoy sends take the fast path and decode as
 // proto.Unmarshal decodes them.
-func TestBodyChunksDecodeAsProtoDoes(t *testing.T) {
+func TestEnvoyMessagesDecodeAsProtoDoes(t *testing.T) {
 	chunk := []byte("data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n")
 	cases := map[string][]byte{
 		"response chunk":         marshal(t, responseBody(chunk, false)),
@@ -49,6 +50,9 @@ func TestBodyChunksDecodeAsProtoDoes(t *testing.T) {
 		"end_of_stream before body": protowire.AppendBytes(protowire.AppendTag(nil, 4, protowire.BytesType),
 			protowire.AppendBytes(protowire.AppendTag(protowire.AppendVarint(protowire.AppendTag(nil, 2, protowire.VarintType), 1), 1, protowire.BytesType), []byte("abc"))),
 	}
+	for name, m := range envoyMessages() {
+		cases[name] = marshal(t, m)
+	}
 	for name, b := range cases {
 		t.Run(name, func(t *testing.T) {
 			var want extprocv3.ProcessingRequest
@@ -56,7 +60,7 @@ func TestBodyChunksDecodeAsProtoDoes(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got extprocv3.ProcessingRequest
-			if !decodeBodyChunk(b, &got) {
+			if !decodeRequest(b, &got) {
 				t.Fatal("fast path not taken")
 			}
 			if !proto.Equal(&got, &want) {
@@ -66,11 +70,46 @@ func TestBodyChunksDecodeAsProtoDoes(t *testing.T) {
 	}
 }
 
+// envoyMessages are the headers and body messages as Envoy sends them: an
+// empty metadata_context on each, protocol_config on the first.
+func envoyMessages() map[string]*extprocv3.ProcessingRequest {
+	hv := func(kv ...string) []*corev3.HeaderValue {
+		var out []*corev3.HeaderValue
+		for i := 0; i+1 < len(kv); i += 2 {
+			out = append(out, &corev3.HeaderValue{Key: kv[i], RawValue: []byte(kv[i+1])})
+		}
+		return out
+	}
+	first := &extprocv3.ProcessingRequest{
+		Request: &extprocv3.ProcessingRequest_RequestHeaders{RequestHeaders: &extprocv3.HttpHeaders{
+			Headers: &corev3.HeaderMap{Headers: hv(":path", "/v1/chat/completions", ":method", "POST",
+				"authorization", "Bearer sk-x", "content-type", "application/json", "x-empty", "")}}},
+		MetadataContext: &corev3.Metadata{},
+		ProtocolConfig: &extprocv3.ProtocolConfiguration{RequestBodyMode: filterv3.ProcessingMode_BUFFERED,
+			ResponseBodyMode: filterv3.ProcessingMode_STREAMED, SendBodyWithoutWaitingForHeaderResponse: true},
+	}
+	resp := &extprocv3.ProcessingRequest{
+		Request: &extprocv3.ProcessingRequest_ResponseHeaders{ResponseHeaders: &extprocv3.HttpHeaders{
+			Headers:     &corev3.HeaderMap{Headers: append(hv(":status", "200"), &corev3.HeaderValue{Key: "x-old", Value: "v"})},
+			EndOfStream: true}},
+		MetadataContext: &corev3.Metadata{},
+	}
+	body := responseBody([]byte("data: [DONE]\n\n"), true)
+	body.MetadataContext = &corev3.Metadata{}
+	return map[string]*extprocv3.ProcessingRequest{
+		"first request headers": first,
+		"response headers":      resp,
+		"no header map":         {Request: &extprocv3.ProcessingRequest_RequestHeaders{RequestHeaders: &extprocv3.HttpHeaders{EndOfStream: true}}},
+		"empty header map":      {Request: &extprocv3.ProcessingRequest_RequestHeaders{RequestHeaders: &extprocv3.HttpHeaders{Headers: &corev3.HeaderMap{}}}},
+		"body with metadata":    body,
+	}
+}
+
 // The body is the decoder's own copy: gRPC reuses the bytes it decoded from.
 func TestBodyChunkBodyIsCopied(t *testing.T) {
 	b := marshal(t, responseBody([]byte("hello"), false))
 	var got extprocv3.ProcessingRequest
-	if !decodeBodyChunk(b, &got) {
+	if !decodeRequest(b, &got) {
 		t.Fatal("fast path not taken")
 	}
 	for i := range b {
@@ -81,21 +120,34 @@ func TestBodyChunkBodyIsCopied(t *testing.T) {
 	}
 }
 
-// Anything but a bare body chunk is left to the general decoder, and the
+// Any other message is left to the general decoder, and the
 // message is not touched.
 func TestOtherMessagesFallBack(t *testing.T) {
 	withAttrs := responseBody([]byte("x"), false)
 	withAttrs.Attributes = map[string]*structpb.Struct{"envoy.filters.http.ext_proc": {}}
-	withMeta := requestBody([]byte("x"), true)
-	withMeta.MetadataContext = &corev3.Metadata{}
+	withNonEmptyMeta := requestBody([]byte("x"), true)
+	withNonEmptyMeta.MetadataContext = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{"ns": {}}}
 	chunk := marshal(t, responseBody([]byte("x"), false))
 	inner := marshal(t, &extprocv3.HttpBody{Body: []byte("x")})
+	header := func(hv []byte) []byte { // request headers holding one HeaderValue hv
+		m := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), hv)
+		return protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), m))
+	}
+	key := func(k string) []byte {
+		return protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), k)
+	}
 	cases := map[string][]byte{
-		"headers": marshal(t, &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestHeaders{
-			RequestHeaders: &extprocv3.HttpHeaders{Headers: &corev3.HeaderMap{Headers: []*corev3.HeaderValue{{Key: ":path", RawValue: []byte("/")}}}}}}),
 		"trailers":           marshal(t, &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_ResponseTrailers{ResponseTrailers: &extprocv3.HttpTrailers{}}}),
 		"attributes":         marshal(t, withAttrs),
-		"metadata":           marshal(t, withMeta),
+		"non-empty metadata": marshal(t, withNonEmptyMeta),
+		"header attributes": marshal(t, &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestHeaders{
+			RequestHeaders: &extprocv3.HttpHeaders{Attributes: map[string]*structpb.Struct{"a": {}}}}}),
+		"invalid UTF-8 key":    header(key("\xff")),
+		"key twice":            header(append(key("a"), key("b")...)),
+		"unknown header field": header(protowire.AppendVarint(protowire.AppendTag(nil, 4, protowire.VarintType), 1)),
+		"protocol twice": append(marshal(t, &extprocv3.ProcessingRequest{ProtocolConfig: &extprocv3.ProtocolConfiguration{}, Request: responseBody(nil, true).Request}),
+			protowire.AppendBytes(protowire.AppendTag(nil, 11, protowire.BytesType), nil)...),
+		"protocol only":      marshal(t, &extprocv3.ProcessingRequest{ProtocolConfig: &extprocv3.ProtocolConfiguration{RequestBodyMode: filterv3.ProcessingMode_BUFFERED}}),
 		"observability":      marshal(t, &extprocv3.ProcessingRequest{Request: responseBody(nil, true).Request, ObservabilityMode: true}),
 		"chunk twice":        append(append([]byte{}, chunk...), chunk...),
 		"body twice":         protowire.AppendBytes(protowire.AppendTag(nil, 5, protowire.BytesType), append(append([]byte{}, inner...), inner...)),
@@ -109,7 +161,7 @@ func TestOtherMessagesFallBack(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var got extprocv3.ProcessingRequest
 			got.ObservabilityMode = true // a sentinel the fast path must not clear
-			if decodeBodyChunk(b, &got) {
+			if decodeRequest(b, &got) {
 				t.Fatalf("fast path taken for %x: %v", b, &got)
 			}
 			if !got.ObservabilityMode || got.Request != nil {
@@ -176,14 +228,17 @@ func TestCodecMarshal(t *testing.T) {
 	}
 }
 
-func FuzzDecodeBodyChunk(f *testing.F) {
+func FuzzDecodeRequest(f *testing.F) {
+	for _, m := range envoyMessages() {
+		f.Add(marshal(f, m))
+	}
 	f.Add(marshal(f, responseBody([]byte("data: {}\n\n"), false)))
 	f.Add(marshal(f, requestBody([]byte("{}"), true)))
 	f.Add(marshal(f, responseBody(nil, true)))
 	f.Add([]byte{0x2a, 0x02, 0x10, 0x01})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var got extprocv3.ProcessingRequest
-		if !decodeBodyChunk(b, &got) {
+		if !decodeRequest(b, &got) {
 			return
 		}
 		var want extprocv3.ProcessingRequest
@@ -194,4 +249,31 @@ func FuzzDecodeBodyChunk(f *testing.F) {
 			t.Fatalf("%x: decoded %v, proto.Unmarshal gives %v", b, &got, &want)
 		}
 	})
+}
+
+// BenchmarkDecode compares the fast decoder with proto.Unmarshal on the
+// messages of one request as Envoy sends them.
+func BenchmarkDecode(b *testing.B) {
+	msgs := envoyMessages()
+	for _, name := range []string{"first request headers", "response headers", "body with metadata"} {
+		raw := marshal(b, msgs[name])
+		b.Run(name+"/proto", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var req extprocv3.ProcessingRequest
+				if err := proto.Unmarshal(raw, &req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(name+"/fast", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var req extprocv3.ProcessingRequest
+				if !decodeRequest(raw, &req) {
+					b.Fatal("fast path not taken")
+				}
+			}
+		})
+	}
 }

@@ -1,82 +1,376 @@
 package protocodec
 
 import (
+	"unicode/utf8"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	filterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// Field numbers of the messages decodeBodyChunk reads
-// (envoy/service/ext_proc/v3/external_processor.proto).
+// The fast decoder. proto.Unmarshal walks a message by reflection and
+// allocates every sub-message, header and string on its own; Envoy sends a
+// handful of shapes thousands of times per second. decodeRequest reads those
+// shapes directly, with a few allocations per message, and gives up on
+// anything else, which the general decoder then reads. Whatever it accepts it
+// decodes exactly as proto.Unmarshal does (FuzzDecodeRequest checks this).
+
+// Field numbers (envoy/service/ext_proc/v3/external_processor.proto,
+// envoy/config/core/v3/base.proto).
 const (
-	fieldRequestBody  protowire.Number = 4 // ProcessingRequest.request_body
-	fieldResponseBody protowire.Number = 5 // ProcessingRequest.response_body
-	fieldBody         protowire.Number = 1 // HttpBody.body
-	fieldEndOfStream  protowire.Number = 2 // HttpBody.end_of_stream
+	// ProcessingRequest
+	fieldRequestHeaders  protowire.Number = 2
+	fieldResponseHeaders protowire.Number = 3
+	fieldRequestBody     protowire.Number = 4
+	fieldResponseBody    protowire.Number = 5
+	fieldMetadataContext protowire.Number = 8
+	fieldProtocolConfig  protowire.Number = 11
+	// HttpBody
+	fieldBody    protowire.Number = 1
+	fieldBodyEnd protowire.Number = 2
+	// HttpHeaders
+	fieldHeaderMap  protowire.Number = 1
+	fieldHeadersEnd protowire.Number = 3
+	// HeaderMap
+	fieldHeaderValue protowire.Number = 1
+	// HeaderValue
+	fieldKey      protowire.Number = 1
+	fieldValue    protowire.Number = 2
+	fieldRawValue protowire.Number = 3
+	// ProtocolConfiguration
+	fieldRequestBodyMode  protowire.Number = 1
+	fieldResponseBodyMode protowire.Number = 2
+	fieldSendBodyEarly    protowire.Number = 3
 )
 
-// bodyChunk holds the two messages a body chunk decodes into, allocated
-// together.
-type bodyChunk struct {
+// headerParts and bodyParts are the sub-messages of a headers or a body
+// message, allocated together.
+type headerParts struct {
+	request   extprocv3.ProcessingRequest_RequestHeaders
+	response  extprocv3.ProcessingRequest_ResponseHeaders
+	headers   extprocv3.HttpHeaders
+	headerMap corev3.HeaderMap
+	metadata  corev3.Metadata
+}
+
+type bodyParts struct {
 	request  extprocv3.ProcessingRequest_RequestBody
 	response extprocv3.ProcessingRequest_ResponseBody
 	body     extprocv3.HttpBody
+	metadata corev3.Metadata
 }
 
-// decodeBodyChunk decodes b into req (reset first) when b is the
-// message Envoy sends for each body chunk: a ProcessingRequest holding only a
-// request_body or response_body, itself holding at most a body and an
-// end_of_stream flag, each field once. It reports false, leaving req as it
-// was, for anything else (other fields, repeated fields, unknown fields,
-// malformed bytes): the general decoder handles those. On true, req is what
-// proto.Unmarshal makes of b; the body is copied out of b.
-func decodeBodyChunk(b []byte, req *extprocv3.ProcessingRequest) bool {
-	num, typ, n := protowire.ConsumeTag(b)
-	if n < 0 || typ != protowire.BytesType || (num != fieldRequestBody && num != fieldResponseBody) {
-		return false
-	}
-	msg, m := protowire.ConsumeBytes(b[n:])
-	if m < 0 || n+m != len(b) {
-		return false // malformed, or more fields follow
-	}
+// decodeRequest decodes b into req (reset first) when b is a
+// ProcessingRequest with one of request_headers, response_headers,
+// request_body or response_body, optionally an empty metadata_context (Envoy
+// sends one with every message) and a protocol_config, each field once, and
+// nothing else. It reports false, leaving req as it was, for anything else
+// (trailers, attributes, non-empty metadata, repeated or unknown fields,
+// invalid UTF-8 in a string, malformed bytes). Bytes are copied out of b.
+func decodeRequest(b []byte, req *extprocv3.ProcessingRequest) bool {
 	var (
-		body                []byte
-		eos, hasBody, hasEO bool
+		kind                 protowire.Number
+		payload, protocol    []byte
+		hasMeta, hasProtocol bool
 	)
-	for len(msg) > 0 {
-		f, t, n := protowire.ConsumeTag(msg)
-		if n < 0 {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
 			return false
 		}
-		msg = msg[n:]
-		switch {
-		case f == fieldBody && t == protowire.BytesType && !hasBody:
-			v, n := protowire.ConsumeBytes(msg)
-			if n < 0 {
+		v, m := protowire.ConsumeBytes(b[n:])
+		if m < 0 {
+			return false
+		}
+		b = b[n+m:]
+		switch num {
+		case fieldRequestHeaders, fieldResponseHeaders, fieldRequestBody, fieldResponseBody:
+			if kind != 0 {
 				return false
 			}
-			body, hasBody, msg = v, true, msg[n:]
-		case f == fieldEndOfStream && t == protowire.VarintType && !hasEO:
-			v, n := protowire.ConsumeVarint(msg)
-			if n < 0 {
+			kind, payload = num, v
+		case fieldMetadataContext:
+			if hasMeta || len(v) != 0 {
 				return false
 			}
-			eos, hasEO, msg = protowire.DecodeBool(v), true, msg[n:]
+			hasMeta = true
+		case fieldProtocolConfig:
+			if hasProtocol {
+				return false
+			}
+			protocol, hasProtocol = v, true
 		default:
 			return false
 		}
 	}
-	req.Reset()
-	c := &bodyChunk{}
-	c.body.EndOfStream = eos
-	if len(body) > 0 {
-		c.body.Body = append(make([]byte, 0, len(body)), body...)
+	var protocolConfig *extprocv3.ProtocolConfiguration
+	if hasProtocol {
+		protocolConfig = &extprocv3.ProtocolConfiguration{}
+		if !decodeProtocol(protocol, protocolConfig) {
+			return false
+		}
 	}
-	if num == fieldRequestBody {
-		c.request.RequestBody = &c.body
-		req.Request = &c.request
-	} else {
-		c.response.ResponseBody = &c.body
-		req.Request = &c.response
+	var metadata *corev3.Metadata
+	switch kind {
+	case fieldRequestHeaders, fieldResponseHeaders:
+		p := &headerParts{}
+		if !decodeHeaders(payload, &p.headers, &p.headerMap) {
+			return false
+		}
+		req.Reset()
+		if kind == fieldRequestHeaders {
+			p.request.RequestHeaders, req.Request = &p.headers, &p.request
+		} else {
+			p.response.ResponseHeaders, req.Request = &p.headers, &p.response
+		}
+		metadata = &p.metadata
+	case fieldRequestBody, fieldResponseBody:
+		p := &bodyParts{}
+		if !decodeBody(payload, &p.body) {
+			return false
+		}
+		req.Reset()
+		if kind == fieldRequestBody {
+			p.request.RequestBody, req.Request = &p.body, &p.request
+		} else {
+			p.response.ResponseBody, req.Request = &p.body, &p.response
+		}
+		metadata = &p.metadata
+	default:
+		return false
+	}
+	if hasMeta {
+		req.MetadataContext = metadata
+	}
+	req.ProtocolConfig = protocolConfig
+	return true
+}
+
+// fields walks the fields of a message, each number at most once except
+// repeated, calling f with each; it stops at the first false from f, a
+// malformed field or a second occurrence of a non-repeated number (below 64).
+func fields(b []byte, repeated protowire.Number, f func(num protowire.Number, typ protowire.Type, v []byte, x uint64) bool) bool {
+	var seen uint64
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || num >= 64 {
+			return false
+		}
+		b = b[n:]
+		if num != repeated {
+			if seen&(1<<num) != 0 {
+				return false
+			}
+			seen |= 1 << num
+		}
+		var (
+			v []byte
+			x uint64
+		)
+		switch typ {
+		case protowire.BytesType:
+			v, n = protowire.ConsumeBytes(b)
+		case protowire.VarintType:
+			x, n = protowire.ConsumeVarint(b)
+		default:
+			return false
+		}
+		if n < 0 || !f(num, typ, v, x) {
+			return false
+		}
+		b = b[n:]
 	}
 	return true
+}
+
+// decodeBody reads an HttpBody: body, end_of_stream.
+func decodeBody(b []byte, body *extprocv3.HttpBody) bool {
+	return fields(b, 0, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) bool {
+		switch {
+		case num == fieldBody && typ == protowire.BytesType:
+			if len(v) > 0 {
+				body.Body = append(make([]byte, 0, len(v)), v...)
+			}
+		case num == fieldBodyEnd && typ == protowire.VarintType:
+			body.EndOfStream = protowire.DecodeBool(x)
+		default:
+			return false
+		}
+		return true
+	})
+}
+
+// decodeHeaders reads an HttpHeaders: a HeaderMap, end_of_stream. The
+// headers' raw values share one copy of b; each is capped at its own length,
+// so appending to one cannot overwrite the next.
+func decodeHeaders(b []byte, h *extprocv3.HttpHeaders, hm *corev3.HeaderMap) bool {
+	var list []byte
+	hasMap := false
+	ok := fields(b, 0, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) bool {
+		switch {
+		case num == fieldHeaderMap && typ == protowire.BytesType:
+			list, hasMap = v, true
+		case num == fieldHeadersEnd && typ == protowire.VarintType:
+			h.EndOfStream = protowire.DecodeBool(x)
+		default:
+			return false
+		}
+		return true
+	})
+	if !ok {
+		return false
+	}
+	if !hasMap {
+		return true
+	}
+	n := 0
+	if !fields(list, fieldHeaderValue, func(num protowire.Number, typ protowire.Type, _ []byte, _ uint64) bool {
+		n++
+		return num == fieldHeaderValue && typ == protowire.BytesType
+	}) {
+		return false
+	}
+	if n > 0 {
+		own := append(make([]byte, 0, len(list)), list...)
+		values := make([]corev3.HeaderValue, n)
+		hm.Headers = make([]*corev3.HeaderValue, n)
+		i := 0
+		if !fields(own, fieldHeaderValue, func(_ protowire.Number, _ protowire.Type, v []byte, _ uint64) bool {
+			hv := &values[i]
+			hm.Headers[i] = hv
+			i++
+			return decodeHeaderValue(v, hv)
+		}) {
+			return false
+		}
+	}
+	h.Headers = hm
+	return true
+}
+
+// decodeHeaderValue reads a HeaderValue: key, value, raw_value.
+func decodeHeaderValue(b []byte, hv *corev3.HeaderValue) bool {
+	return fields(b, 0, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) bool {
+		if typ != protowire.BytesType {
+			return false
+		}
+		switch num {
+		case fieldKey, fieldValue:
+			if !utf8.Valid(v) {
+				return false // proto.Unmarshal rejects it
+			}
+			if num == fieldKey {
+				hv.Key = headerName(v)
+			} else {
+				hv.Value = string(v)
+			}
+		case fieldRawValue:
+			if len(v) > 0 {
+				hv.RawValue = v[:len(v):len(v)]
+			}
+		default:
+			return false
+		}
+		return true
+	})
+}
+
+// decodeProtocol reads a ProtocolConfiguration: the two body modes and
+// send_body_without_waiting_for_header_response.
+func decodeProtocol(b []byte, p *extprocv3.ProtocolConfiguration) bool {
+	return fields(b, 0, func(num protowire.Number, typ protowire.Type, _ []byte, x uint64) bool {
+		if typ != protowire.VarintType {
+			return false
+		}
+		switch num {
+		case fieldRequestBodyMode:
+			p.RequestBodyMode = filterv3.ProcessingMode_BodySendMode(int32(x))
+		case fieldResponseBodyMode:
+			p.ResponseBodyMode = filterv3.ProcessingMode_BodySendMode(int32(x))
+		case fieldSendBodyEarly:
+			p.SendBodyWithoutWaitingForHeaderResponse = protowire.DecodeBool(x)
+		default:
+			return false
+		}
+		return true
+	})
+}
+
+// headerName returns name as a string, without allocating for the names most
+// requests and responses carry.
+func headerName(name []byte) string {
+	switch string(name) { // compiled to comparisons, no conversion
+	case ":authority":
+		return ":authority"
+	case ":path":
+		return ":path"
+	case ":method":
+		return ":method"
+	case ":scheme":
+		return ":scheme"
+	case ":status":
+		return ":status"
+	case "accept":
+		return "accept"
+	case "accept-encoding":
+		return "accept-encoding"
+	case "authorization":
+		return "authorization"
+	case "cache-control":
+		return "cache-control"
+	case "connection":
+		return "connection"
+	case "content-encoding":
+		return "content-encoding"
+	case "content-length":
+		return "content-length"
+	case "content-type":
+		return "content-type"
+	case "date":
+		return "date"
+	case "server":
+		return "server"
+	case "transfer-encoding":
+		return "transfer-encoding"
+	case "user-agent":
+		return "user-agent"
+	case "traceparent":
+		return "traceparent"
+	case "tracestate":
+		return "tracestate"
+	case "x-api-key":
+		return "x-api-key"
+	case "x-envoy-attempt-count":
+		return "x-envoy-attempt-count"
+	case "x-envoy-expected-rq-timeout-ms":
+		return "x-envoy-expected-rq-timeout-ms"
+	case "x-envoy-upstream-service-time":
+		return "x-envoy-upstream-service-time"
+	case "x-forwarded-for":
+		return "x-forwarded-for"
+	case "x-forwarded-proto":
+		return "x-forwarded-proto"
+	case "x-request-id":
+		return "x-request-id"
+	case "openai-organization":
+		return "openai-organization"
+	case "openai-processing-ms":
+		return "openai-processing-ms"
+	case "openai-version":
+		return "openai-version"
+	case "x-ratelimit-limit-requests":
+		return "x-ratelimit-limit-requests"
+	case "x-ratelimit-limit-tokens":
+		return "x-ratelimit-limit-tokens"
+	case "x-ratelimit-remaining-requests":
+		return "x-ratelimit-remaining-requests"
+	case "x-ratelimit-remaining-tokens":
+		return "x-ratelimit-remaining-tokens"
+	case "x-ratelimit-reset-requests":
+		return "x-ratelimit-reset-requests"
+	case "x-ratelimit-reset-tokens":
+		return "x-ratelimit-reset-tokens"
+	}
+	return string(name)
 }

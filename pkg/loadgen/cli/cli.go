@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/llm-gateway/gateway/pkg/loadgen"
@@ -79,11 +81,23 @@ func Trivial(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("extproc-trivial", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:50061", "address to serve ext_proc on")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (to compare with the sidecar's)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", *listen)
