@@ -130,16 +130,6 @@ func (r *request) recvError(err error) {
 	}
 }
 
-// headerMap flattens Envoy's header list. Envoy sends values in raw_value; value is
-// read only as a fallback for other clients of the protocol.
-func headerMap(h *corev3.HeaderMap) map[string]string {
-	out := make(map[string]string, len(h.GetHeaders()))
-	for _, hv := range h.GetHeaders() {
-		out[hv.GetKey()] = headerValue(hv)
-	}
-	return out
-}
-
 // headerValue is one header's value: raw_value, or value when that is empty.
 func headerValue(hv *corev3.HeaderValue) string {
 	if v := hv.GetRawValue(); len(v) > 0 {

@@ -3,8 +3,10 @@ package extproc
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
 	"github.com/llm-gateway/gateway/pkg/auth"
@@ -18,14 +20,14 @@ const PinHeader = "x-gateway-pin"
 // onRequestHeaders authenticates, classifies the endpoint and strips every header
 // a client could use to steer Envoy or impersonate the sidecar.
 func (r *request) onRequestHeaders(ctx context.Context, h *extprocv3.HttpHeaders) *extprocv3.ProcessingResponse {
-	hdr := headerMap(h.GetHeaders())
-	r.id = hdr["x-request-id"]
-	r.method = hdr[":method"]
-	r.path, _, _ = strings.Cut(hdr[":path"], "?")
+	hdr, strip := r.readRequestHeaders(h.GetHeaders().GetHeaders())
+	r.id = hdr.id
+	r.method = hdr.method
+	r.path, _, _ = strings.Cut(hdr.path, "?")
 	r.log = r.log.With("request_id", r.id)
-	r.spanCtx, r.span = telemetry.StartRequestSpan(ctx, r.srv.opts.Tracer, hdr)
+	r.spanCtx, r.span = telemetry.StartRequestSpan(ctx, r.srv.opts.Tracer, hdr.traced())
 
-	key := auth.ExtractKey(hdr["authorization"], hdr["x-api-key"])
+	key := auth.ExtractKey(hdr.authorization, hdr.apiKey)
 	consumerID, err := r.snap.Keyring.Authenticate(key)
 	if err != nil {
 		msg := "Incorrect API key provided. You can find your API key in your gateway operator's records."
@@ -48,10 +50,10 @@ func (r *request) onRequestHeaders(ctx context.Context, h *extprocv3.HttpHeaders
 		return r.reject(openai.InvalidRequest("", "We could not parse the JSON body of your request: the body is empty. Expected a JSON object."), "empty_body", nil)
 	}
 	if r.consumer.AllowPinHeader {
-		r.pinHint = hdr[PinHeader]
+		r.pinHint = hdr.pin
 	}
 	r.phase = phaseRequestBody
-	return requestHeadersResponse(common(r.stripClientHeaders(hdr), nil, false, false))
+	return requestHeadersResponse(common(strip, nil, false, false))
 }
 
 // route maps method and path to an endpoint.
@@ -98,18 +100,62 @@ const (
 	modelsOwner   = "llm-gateway"
 )
 
-// stripClientHeaders removes what must never travel from the client to a
-// provider: the client's API key, Envoy control headers, the routing header and
-// every gateway-internal header. The sidecar sets its own in the body phase.
-func (r *request) stripClientHeaders(hdr map[string]string) *headerMutation {
+// clientHeaders are the request headers the sidecar reads; of a repeated
+// header, the last.
+type clientHeaders struct {
+	id, method, path        string
+	authorization, apiKey   string
+	pin                     string
+	traceparent, tracestate string
+}
+
+// traced is what the request span reads: its name and attributes and the
+// W3C trace context.
+func (h *clientHeaders) traced() map[string]string {
+	m := map[string]string{":method": h.method, ":path": h.path, "x-request-id": h.id}
+	if h.traceparent != "" {
+		m["traceparent"] = h.traceparent
+		m["tracestate"] = h.tracestate
+	}
+	return m
+}
+
+// readRequestHeaders reads the client's headers in one pass over Envoy's list
+// and returns the mutation that strips what must never travel from the client
+// to a provider: the client's API key, Envoy control headers, the routing
+// header and every gateway-internal header. The sidecar sets its own in the
+// body phase.
+func (r *request) readRequestHeaders(headers []*corev3.HeaderValue) (clientHeaders, *headerMutation) {
+	var h clientHeaders
 	m := &headerMutation{}
 	routing := r.snap.Config.Server.RoutingHeader
-	for name := range hdr {
+	for _, hv := range headers {
+		name := hv.GetKey()
+		switch name {
+		case "x-request-id":
+			h.id = headerValue(hv)
+		case ":method":
+			h.method = headerValue(hv)
+		case ":path":
+			h.path = headerValue(hv)
+		case "traceparent":
+			h.traceparent = headerValue(hv)
+		case "tracestate":
+			h.tracestate = headerValue(hv)
+		case "authorization":
+			h.authorization = headerValue(hv)
+		case "x-api-key":
+			h.apiKey = headerValue(hv)
+		case PinHeader:
+			h.pin = headerValue(hv)
+		}
 		switch {
 		case name == "authorization", name == "x-api-key", name == routing,
 			strings.HasPrefix(name, "x-envoy-"), strings.HasPrefix(name, "x-gateway-"):
-			m.removeHeader(name)
+			if !slices.Contains(m.remove, name) {
+				m.removeHeader(name)
+			}
 		}
 	}
-	return m
+	return h, m
 }
