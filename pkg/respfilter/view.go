@@ -187,47 +187,16 @@ func parseUsage(u gjson.Result) (Usage, bool) {
 	return usageByPath(u), true
 }
 
-// usageByPath reads the usage object u as gjson paths would ("prompt_tokens",
-// "prompt_tokens_details.cached_tokens", ...: the first member of each name),
-// in one walk over its members rather than one per path. (Once per response:
+// usageByPath reads the usage object u with gjson paths. (Once per response:
 // the usage of the other chunks is null.)
 func usageByPath(u gjson.Result) Usage {
-	var out Usage
-	var seen [5]bool
-	first := func(i int) bool {
-		if seen[i] {
-			return false
-		}
-		seen[i] = true
-		return true
+	return Usage{
+		PromptTokens:       u.Get("prompt_tokens").Int(),
+		CompletionTokens:   u.Get("completion_tokens").Int(),
+		TotalTokens:        u.Get("total_tokens").Int(),
+		CachedPromptTokens: u.Get("prompt_tokens_details.cached_tokens").Int(),
+		ReasoningTokens:    u.Get("completion_tokens_details.reasoning_tokens").Int(),
 	}
-	u.ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
-		case "prompt_tokens":
-			if first(0) {
-				out.PromptTokens = v.Int()
-			}
-		case "completion_tokens":
-			if first(1) {
-				out.CompletionTokens = v.Int()
-			}
-		case "total_tokens":
-			if first(2) {
-				out.TotalTokens = v.Int()
-			}
-		// A nested path goes on past members where it finds nothing.
-		case "prompt_tokens_details":
-			if c := v.Get("cached_tokens"); c.Exists() && first(3) {
-				out.CachedPromptTokens = c.Int()
-			}
-		case "completion_tokens_details":
-			if r := v.Get("reasoning_tokens"); r.Exists() && first(4) {
-				out.ReasoningTokens = r.Int()
-			}
-		}
-		return true
-	})
-	return out
 }
 
 // isKey reports whether the object key k names field, the way Go's
