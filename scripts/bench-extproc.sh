@@ -26,6 +26,8 @@
 # LEASES=0 turns quota leases off (on by default, as in the gateway).
 # UPSTREAM_MODEL sets the model name in the provider's answers (default: the
 # load tool's, MODEL plus a date, so the sidecar renames it in every answer).
+# TRIVIAL_FAST_CODEC=1 gives the trivial server the sidecar's gRPC codec
+# (pkg/protocodec), to see how much of the gap the codec closes.
 # SERVER_GOGC (200, as in k8s/deployment.yaml) is the GOGC of the server under
 # test, trivial or gateway alike; the load tool keeps Go's default.
 # PPROF=1 takes a 10 s CPU profile of the gateway during the JSON and SSE runs
@@ -65,6 +67,7 @@ case "$target" in
     port=50061
     cmd=("$BIN/extproc-trivial" -listen "127.0.0.1:$port")
     [ "$PPROF" = 1 ] && cmd+=(-cpuprofile "$LOGS/cpu-trivial.pprof")
+    [ "${TRIVIAL_FAST_CODEC:-0}" = 1 ] && cmd+=(-fast-codec)
     go build -o "$BIN/" ./cmd/extproc-load ./cmd/extproc-trivial
     ;;
   gateway)

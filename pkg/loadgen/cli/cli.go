@@ -8,6 +8,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/llm-gateway/gateway/pkg/protocodec"
+	"google.golang.org/grpc"
 	"io"
 	"net"
 	"os"
@@ -81,6 +83,7 @@ func Trivial(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("extproc-trivial", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:50061", "address to serve ext_proc on")
+	fastCodec := fs.Bool("fast-codec", false, "use the sidecar's gRPC codec (pkg/protocodec) instead of gRPC's default")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (to compare with the sidecar's)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -105,5 +108,9 @@ func Trivial(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	fmt.Fprintf(stderr, "extproc-trivial listening on %s\n", ln.Addr())
-	return trivial.Serve(ctx, ln)
+	var opts []grpc.ServerOption
+	if *fastCodec {
+		opts = append(opts, grpc.ForceServerCodecV2(protocodec.New()))
+	}
+	return trivial.Serve(ctx, ln, opts...)
 }
