@@ -6,7 +6,8 @@ BIN   := bin
 GOTESTFLAGS ?= -race -count=1 -timeout 20m
 # go-control-plane's generated marshalling code (vtprotobuf), which the
 # sidecar's gRPC codec uses, is compiled only with this tag (pkg/protocodec).
-# Without it everything works, encoding by reflection: slower.
+# Without it everything works, encoding by reflection: slower. (A -tags of
+# your own in GOFLAGS replaces this one: add vtprotobuf to it.)
 export GOFLAGS := -tags=vtprotobuf $(GOFLAGS)
 
 .PHONY: all build run test deps vet fmt-check unit fuzz bench load load-floor load-e2e soak clean

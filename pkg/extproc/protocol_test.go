@@ -284,3 +284,37 @@ func TestProviderClientErrorKeepsOnlyOpenAIFields(t *testing.T) {
 		t.Fatalf("body = %s", out)
 	}
 }
+
+// Of a repeated header the last counts, as with any map of headers, and a
+// stripped header is removed once, however often the client sent it.
+func TestRepeatedRequestHeaders(t *testing.T) {
+	c := startServer(t, testConfig(t))
+
+	s := openStream(t, c)
+	resp := s.send(chatHeaders("sk-not-a-key", "authorization", "Bearer "+testKey,
+		"x-envoy-retry-on", "5xx", "x-envoy-retry-on", "reset"))
+	s.close()
+	hr := resp.GetRequestHeaders()
+	if hr == nil {
+		t.Fatalf("the last authorization header (a valid key) was not the one read: %v", resp)
+	}
+	removed := hr.GetResponse().GetHeaderMutation().GetRemoveHeaders()
+	for _, h := range []string{"authorization", "x-envoy-retry-on"} {
+		n := 0
+		for _, r := range removed {
+			if r == h {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s removed %d times (%v)", h, n, removed)
+		}
+	}
+
+	s = openStream(t, c)
+	resp = s.send(chatHeaders(testKey, "authorization", "Bearer sk-not-a-key"))
+	s.close()
+	if got := resp.GetImmediateResponse().GetStatus().GetCode(); got != 401 {
+		t.Errorf("a bad last authorization header: status %d, want 401", got)
+	}
+}

@@ -2,10 +2,15 @@
 // gRPC's default codec, but encoding with the marshalling code that
 // go-control-plane generates for Envoy's messages (vtprotobuf's
 // MarshalToSizedBufferVTStrict and SizeVT) rather than protobuf's reflection.
-// It also decodes the most frequent message, a body chunk, with a small
-// decoder of its own (decode.go). The server answers every chunk of a streamed
-// response, so both run thousands of times per request. Other messages go
-// through gRPC's default codec.
+// It also decodes the messages Envoy sends most, headers and body messages,
+// with a small decoder of its own (decode.go). The server answers every chunk
+// of a streamed response, so both run thousands of times per request. Other
+// messages go through gRPC's default codec.
+//
+// One difference from the default codec: the generated code does not check
+// that string fields hold valid UTF-8, which protobuf's reflection does on
+// encoding. The sidecar's strings are constants, configuration or header names
+// it decoded (and so checked); header values travel as bytes.
 package protocodec
 
 import (
@@ -14,6 +19,7 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/proto"
 )
 
 // vtMessage is what go-control-plane generates for each message (its
@@ -44,11 +50,12 @@ func New() *Codec {
 	return &Codec{fallback: encoding.GetCodecV2("proto")}
 }
 
-// Name is the content subtype: still "proto", the bytes are the same.
+// Name is the content subtype: still "proto", the wire format is the same.
 func (c *Codec) Name() string { return "proto" }
 
-// Marshal encodes v into a buffer from gRPC's pool, which gRPC returns there
-// once the message is written.
+// Marshal encodes v as gRPC's default codec would (for valid messages, byte
+// for byte but for the order of map entries), in a buffer from gRPC's pool
+// above 1 KiB, which gRPC returns there once the message is written.
 func (c *Codec) Marshal(v any) (mem.BufferSlice, error) {
 	m, ok := v.(vtMessage)
 	if !ok {
@@ -85,13 +92,25 @@ func marshalTo(m vtMessage, buf []byte) error {
 	return nil
 }
 
-// Unmarshal decodes the body chunks of ext_proc streams itself, the most
-// frequent message by far, and everything else with the default codec.
+// Unmarshal decodes Envoy's headers and body messages itself and everything
+// else as the default codec does (proto.Unmarshal over contiguous bytes).
+// Neither keeps a reference to data, which gRPC reuses.
 func (c *Codec) Unmarshal(data mem.BufferSlice, v any) error {
-	if req, ok := v.(*extprocv3.ProcessingRequest); ok && len(data) == 1 {
-		if decodeRequest(data[0].ReadOnlyData(), req) {
-			return nil
-		}
+	req, ok := v.(*extprocv3.ProcessingRequest)
+	if !ok {
+		return c.fallback.Unmarshal(data, v)
 	}
-	return c.fallback.Unmarshal(data, v)
+	if len(data) == 1 { // the message came in one HTTP/2 frame: no copy
+		return decode(data[0].ReadOnlyData(), req)
+	}
+	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+	defer buf.Free()
+	return decode(buf.ReadOnlyData(), req)
+}
+
+func decode(b []byte, req *extprocv3.ProcessingRequest) error {
+	if decodeRequest(b, req) {
+		return nil
+	}
+	return proto.Unmarshal(b, req)
 }

@@ -147,9 +147,11 @@ func decodeRequest(b []byte, req *extprocv3.ProcessingRequest) bool {
 	return true
 }
 
-// fields walks the fields of a message, each number at most once except
-// repeated, calling f with each; it stops at the first false from f, a
-// malformed field or a second occurrence of a non-repeated number (below 64).
+// fields walks the fields of a message, calling f with each, and reports
+// whether it got to the end: it stops at the first false from f, a malformed
+// field, a wire type other than bytes or varint, a field number of 64 or more
+// (none of the messages read here has one), or a second occurrence of any
+// number but repeated.
 func fields(b []byte, repeated protowire.Number, f func(num protowire.Number, typ protowire.Type, v []byte, x uint64) bool) bool {
 	var seen uint64
 	for len(b) > 0 {
@@ -202,8 +204,8 @@ func decodeBody(b []byte, body *extprocv3.HttpBody) bool {
 }
 
 // decodeHeaders reads an HttpHeaders: a HeaderMap, end_of_stream. The
-// headers' raw values share one copy of b; each is capped at its own length,
-// so appending to one cannot overwrite the next.
+// headers' raw values share one copy of the header list; each is capped at its
+// own length, so appending to one cannot overwrite the next.
 func decodeHeaders(b []byte, h *extprocv3.HttpHeaders, hm *corev3.HeaderMap) bool {
 	var list []byte
 	hasMap := false
