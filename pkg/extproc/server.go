@@ -9,8 +9,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -44,9 +42,8 @@ type Options struct {
 // Server implements envoy.service.ext_proc.v3.ExternalProcessor.
 type Server struct {
 	extprocv3.UnimplementedExternalProcessorServer
-	opts     Options
-	draining atomic.Bool
-	inflight sync.WaitGroup
+	opts    Options
+	streams streams
 }
 
 var _ extprocv3.ExternalProcessorServer = (*Server)(nil)
@@ -76,19 +73,11 @@ func New(opts Options) (*Server, error) {
 
 // Drain makes the server refuse new streams; streams in flight continue. Wait
 // blocks until they end or ctx expires.
-func (s *Server) Drain() { s.draining.Store(true) }
+func (s *Server) Drain() { s.streams.drain() }
 
-// Wait blocks until every stream in flight has finished its bookkeeping.
-func (s *Server) Wait(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { s.inflight.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+// Wait blocks until every stream in flight has finished its bookkeeping. It
+// drains the server first, if Drain was not called.
+func (s *Server) Wait(ctx context.Context) error { return s.streams.wait(ctx) }
 
 // Process serves one HTTP request's ext_proc stream.
 func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
@@ -125,10 +114,9 @@ func growStack(i int) byte {
 
 // open starts a request, unless the sidecar is draining.
 func (s *Server) open() (*request, error) {
-	if s.draining.Load() {
+	if !s.streams.enter() {
 		return nil, status.Error(codes.Unavailable, "sidecar is shutting down")
 	}
-	s.inflight.Add(1)
 	s.opts.Metrics.IncInflight()
 	return newRequest(s, s.opts.Snapshot()), nil
 }
@@ -137,7 +125,7 @@ func (s *Server) open() (*request, error) {
 // context may be cancelled (client gone); accounting must still happen, on a
 // fresh bounded context.
 func (r *request) close(streamCtx context.Context) {
-	defer r.srv.inflight.Done()
+	defer r.srv.streams.leave()
 	defer r.srv.opts.Metrics.DecInflight()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(streamCtx), r.srv.opts.FinishTimeout)
 	defer cancel()
