@@ -25,7 +25,11 @@ func (r *request) onRequestHeaders(ctx context.Context, h *extprocv3.HttpHeaders
 	r.method = hdr.method
 	r.path, _, _ = strings.Cut(hdr.path, "?")
 	r.log = r.log.With("request_id", r.id)
-	r.spanCtx, r.span = telemetry.StartRequestSpan(ctx, r.srv.opts.Tracer, hdr.traced())
+	var traced map[string]string // what the span reads, when there is one
+	if telemetry.Tracing(r.srv.opts.Tracer) {
+		traced = hdr.traced()
+	}
+	r.spanCtx, r.span = telemetry.StartRequestSpan(ctx, r.srv.opts.Tracer, traced)
 
 	key := auth.ExtractKey(hdr.authorization, hdr.apiKey)
 	consumerID, err := r.snap.Keyring.Authenticate(key)

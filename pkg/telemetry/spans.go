@@ -41,13 +41,21 @@ const (
 	AttrDecisionReason attribute.Key = "gateway.decision.reason"
 )
 
+// Tracing reports whether tracer records spans (it is not the no-op tracer
+// tracing-off configurations get), for callers that would otherwise prepare
+// what a span reads for nothing.
+func Tracing(tracer trace.Tracer) bool {
+	_, off := tracer.(noop.Tracer)
+	return tracer != nil && !off
+}
+
 // StartRequestSpan starts the request's span as a child of the traceparent
 // (and tracestate) Envoy passed in the request headers (lower-case names, as
 // Envoy sends them). With a no-op tracer it returns ctx untouched and
 // allocates nothing; InjectHeaders then adds nothing, so Envoy forwards the
 // client's own traceparent unchanged.
 func StartRequestSpan(ctx context.Context, tracer trace.Tracer, headers map[string]string) (context.Context, trace.Span) {
-	if _, off := tracer.(noop.Tracer); off || tracer == nil {
+	if !Tracing(tracer) {
 		return ctx, trace.SpanFromContext(ctx)
 	}
 	ctx = propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier(headers))

@@ -209,3 +209,12 @@ func BenchmarkRequestSpan(b *testing.B) {
 		})
 	}
 }
+
+func TestTracing(t *testing.T) {
+	if Tracing(nil) || Tracing(noop.NewTracerProvider().Tracer("")) {
+		t.Error("a nil or no-op tracer reported as tracing")
+	}
+	if !Tracing(sdktrace.NewTracerProvider().Tracer("")) {
+		t.Error("an SDK tracer reported as not tracing")
+	}
+}
