@@ -99,11 +99,12 @@ const stackReserve = 2048
 // growStack makes the stream's goroutine grow its stack once, here, where a
 // few frames are on it. Goroutines start small (2 KiB, or with Go's adaptive
 // start the average stack size the GC last saw, which did not spare the
-// growth: it showed in every profile) and the runtime doubles a stack whenever a call would overflow it; growing means
-// copying the stack and adjusting every frame on it, which costs the more the
-// deeper the call. A request would otherwise grow it at its first Recv, a
-// dozen frames into gRPC, or deeper still (profiles: stack growth 5–9% of the
-// sidecar's CPU before, 2% after). Same idea as CockroachDB's growstack.
+// growth: it showed in every profile), and the runtime doubles a stack
+// whenever a call would overflow it; growing means copying the stack and
+// adjusting every frame on it, which costs the more the deeper the call. A
+// request would otherwise grow it at its first Recv, a dozen frames into gRPC,
+// or deeper still (profiles: stack growth 5–9% of the sidecar's CPU before, 2%
+// after). Same idea as CockroachDB's growstack.
 //
 //go:noinline
 func growStack(i int) byte {
@@ -132,10 +133,7 @@ func (r *request) close(streamCtx context.Context) {
 	r.finish(ctx)
 }
 
-// serve answers the stream's messages until it ends. It and Process keep
-// small frames: every stream's goroutine starts with a small stack, and the
-// first Recv goes deep into gRPC; staying under that size spares a stack
-// copy per request.
+// serve answers the stream's messages until it ends.
 func (r *request) serve(stream extprocv3.ExternalProcessor_ProcessServer) error {
 	ctx := stream.Context()
 	for {
